@@ -1,0 +1,236 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"strings"
+	"time"
+)
+
+// ErrInvalid is wrapped by every validation error, so callers can tell a
+// configuration mistake from an I/O failure.
+var ErrInvalid = errors.New("invalid configuration")
+
+// FieldError names the field at fault, what is wrong and how to fix it.
+type FieldError struct {
+	Field   string // the YAML path (kafka.brokers) or the variable (LEADSCORE_…)
+	Problem string
+	Fix     string
+}
+
+func (e *FieldError) Error() string {
+	if e.Fix == "" {
+		return fmt.Sprintf("%s: %s", e.Field, e.Problem)
+	}
+	return fmt.Sprintf("%s: %s; %s", e.Field, e.Problem, e.Fix)
+}
+
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+// Limits that keep a hostile or mistaken configuration from hurting the service.
+const (
+	maxPoints     = 1e6
+	maxRules      = 10000
+	maxLevels     = 32
+	maxNameBytes  = 64
+	maxDedupe     = 1024
+	maxHistory    = 256
+	maxBatch      = 100000
+	maxPartitions = 10000
+)
+
+// Validate checks the whole configuration once, at start-up, and returns
+// every problem found (joined), each naming its field and the fix.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(field, problem, fix string) {
+		errs = append(errs, &FieldError{Field: field, Problem: problem, Fix: fix})
+	}
+
+	k := c.Kafka
+	if len(k.Brokers) == 0 {
+		add("kafka.brokers", "no broker given", "set LEADSCORE_KAFKA_BROKERS=host:port[,host:port]")
+	}
+	for _, b := range k.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			add("kafka.brokers", fmt.Sprintf("%q is not host:port", b), "write each broker as host:port, e.g. 127.0.0.1:9092")
+		}
+	}
+	for _, t := range []struct{ field, value string }{
+		{"kafka.group_id", k.GroupID}, {"kafka.input_topic", k.InputTopic},
+		{"kafka.output_topic", k.OutputTopic}, {"kafka.dead_letter_topic", k.DeadLetterTopic},
+	} {
+		if !validTopicName(t.value) {
+			add(t.field, fmt.Sprintf("%q is not a valid name", t.value), "use 1-249 characters of a-z, A-Z, 0-9, '.', '_' or '-'")
+		}
+	}
+	if k.InputTopic != "" && (k.InputTopic == k.OutputTopic || k.InputTopic == k.DeadLetterTopic) {
+		add("kafka.input_topic", "is also used as the output or dead-letter topic", "give the three topics distinct names")
+	}
+	if k.Partitions < 1 || k.Partitions > maxPartitions {
+		add("kafka.partitions", fmt.Sprintf("%d is out of range", k.Partitions), fmt.Sprintf("use 1 to %d", maxPartitions))
+	}
+	if k.ReplicationFactor < 1 {
+		add("kafka.replication_factor", fmt.Sprintf("%d is out of range", k.ReplicationFactor), "use 1 or more (3 in production)")
+	}
+	if k.SessionTimeout < time.Second || k.SessionTimeout > 30*time.Minute {
+		add("kafka.session_timeout", fmt.Sprintf("%s is out of range", k.SessionTimeout), "use 1s to 30m (the broker's group.min.session.timeout.ms applies too)")
+	}
+	if k.LagInterval < 100*time.Millisecond {
+		add("kafka.lag_interval", fmt.Sprintf("%s is too short", k.LagInterval), "use 100ms or more")
+	}
+
+	if _, _, err := net.SplitHostPort(c.Redis.Addr); err != nil {
+		add("redis.addr", fmt.Sprintf("%q is not host:port", c.Redis.Addr), "set LEADSCORE_REDIS_ADDR=host:port, e.g. 127.0.0.1:6379")
+	}
+	if c.Redis.DB < 0 {
+		add("redis.db", "is negative", "use 0 or more")
+	}
+	if strings.ContainsAny(c.Redis.KeyPrefix, "{}") {
+		add("redis.key_prefix", "contains '{' or '}'", "leave braces out: leadscore adds the {lead_id} hash tag itself")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		add("http.addr", fmt.Sprintf("%q is not host:port", c.HTTP.Addr), "set LEADSCORE_HTTP_ADDR=host:port, e.g. 127.0.0.1:8080 or :8080")
+	}
+	if c.Batch.MaxEvents < 1 || c.Batch.MaxEvents > maxBatch {
+		add("batch.max_events", fmt.Sprintf("%d is out of range", c.Batch.MaxEvents), fmt.Sprintf("use 1 to %d", maxBatch))
+	}
+	if c.Batch.MaxWait < 0 || c.Batch.MaxWait > 10*time.Second {
+		add("batch.max_wait", fmt.Sprintf("%s is out of range", c.Batch.MaxWait), "use 0 to 10s")
+	}
+	if c.Input.MaxRecordBytes < 256 || c.Input.MaxRecordBytes > 16<<20 {
+		add("input.max_record_bytes", fmt.Sprintf("%d is out of range", c.Input.MaxRecordBytes), "use 256 to 16777216")
+	}
+	if c.Input.MaxFutureSkew < 0 {
+		add("input.max_future_skew", "is negative", "use 0 or a positive duration such as 24h")
+	}
+	if c.State.DedupeWindow < 1 || c.State.DedupeWindow > maxDedupe {
+		add("state.dedupe_window", fmt.Sprintf("%d is out of range", c.State.DedupeWindow), fmt.Sprintf("use 1 to %d", maxDedupe))
+	}
+	if c.State.History < 1 || c.State.History > maxHistory {
+		add("state.history", fmt.Sprintf("%d is out of range", c.State.History), fmt.Sprintf("use 1 to %d", maxHistory))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", fmt.Sprintf("%q is unknown", c.Log.Level), "use debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		add("log.format", fmt.Sprintf("%q is unknown", c.Log.Format), "use json or console")
+	}
+	errs = append(errs, c.Rules.Validate()...)
+	return errors.Join(errs...)
+}
+
+// Validate checks the scoring model and returns every problem found.
+func (r *Rules) Validate() []error {
+	var errs []error
+	add := func(field, problem, fix string) {
+		errs = append(errs, &FieldError{Field: field, Problem: problem, Fix: fix})
+	}
+	if len(r.Rules) > maxRules {
+		add("rules.rules", fmt.Sprintf("%d rules", len(r.Rules)), fmt.Sprintf("keep it to %d at most", maxRules))
+	}
+	names := map[string]bool{}
+	for i, rule := range r.Rules {
+		f := fmt.Sprintf("rules.rules[%d]", i)
+		if rule.Name == "" {
+			add(f+".name", "is empty", "name every rule: names appear in explanations")
+		} else if names[rule.Name] {
+			add(f+".name", fmt.Sprintf("%q is used twice", rule.Name), "give each rule a distinct name")
+		}
+		names[rule.Name] = true
+		if rule.Type == "" {
+			add(f+".type", "is empty", "set the event type this rule scores, e.g. email_open")
+		}
+		if math.IsNaN(rule.Points) || math.Abs(rule.Points) > maxPoints {
+			add(f+".points", fmt.Sprintf("%v is out of range", rule.Points), fmt.Sprintf("use -%g to %g", float64(maxPoints), float64(maxPoints)))
+		}
+	}
+	if len(r.Bands) == 0 || len(r.Bands) > maxLevels {
+		add("rules.bands", fmt.Sprintf("%d bands", len(r.Bands)), fmt.Sprintf("declare 1 to %d bands, lowest first", maxLevels))
+	}
+	seen := map[string]bool{}
+	for i, b := range r.Bands {
+		f := fmt.Sprintf("rules.bands[%d]", i)
+		checkName(add, f+".name", b.Name, seen)
+		if i > 0 && !(b.Min > r.Bands[i-1].Min || i == 1) {
+			add(f+".min", fmt.Sprintf("%v is not above the previous band's %v", b.Min, r.Bands[i-1].Min), "list bands lowest first with rising minimums")
+		}
+		if math.IsNaN(b.Min) || math.IsInf(b.Min, 0) {
+			add(f+".min", "is not a finite number", "use a number")
+		}
+	}
+	if len(r.Stages) == 0 || len(r.Stages) > maxLevels {
+		add("rules.stages", fmt.Sprintf("%d stages", len(r.Stages)), fmt.Sprintf("declare 1 to %d stages, first stage first", maxLevels))
+	}
+	seen = map[string]bool{}
+	for i, s := range r.Stages {
+		f := fmt.Sprintf("rules.stages[%d]", i)
+		checkName(add, f+".name", s.Name, seen)
+		if i == 0 {
+			if s.MinScore != nil || len(s.OnEvents) > 0 {
+				add(f, "the first stage has entry conditions", "leave min_score and on_events out: every lead starts there")
+			}
+			continue
+		}
+		if s.MinScore == nil && len(s.OnEvents) == 0 {
+			add(f, "has no way in", "give it min_score, on_events or both")
+		}
+		if s.MinScore != nil && (math.IsNaN(*s.MinScore) || math.IsInf(*s.MinScore, 0)) {
+			add(f+".min_score", "is not a finite number", "use a number")
+		}
+		for j, t := range s.OnEvents {
+			if t == "" {
+				add(fmt.Sprintf("%s.on_events[%d]", f, j), "is empty", "name an event type")
+			}
+		}
+	}
+	return errs
+}
+
+func checkName(add func(string, string, string), field, name string, seen map[string]bool) {
+	switch {
+	case name == "":
+		add(field, "is empty", "name it: the name appears in transitions")
+	case len(name) > maxNameBytes:
+		add(field, "is too long", fmt.Sprintf("use at most %d bytes", maxNameBytes))
+	case seen[name]:
+		add(field, fmt.Sprintf("%q is used twice", name), "use distinct names")
+	}
+	seen[name] = true
+}
+
+// VersionOf returns the rules' version: the explicit one, or the first 12 hex
+// digits of a SHA-256 over the model, so any change to the rules changes it.
+func (r *Rules) VersionOf() string {
+	if r.Version != "" {
+		return r.Version
+	}
+	b, _ := json.Marshal(struct {
+		R []Rule
+		B []Band
+		S []Stage
+	}{r.Rules, r.Bands, r.Stages}) // maps marshal with sorted keys: stable
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
+}
+
+func validTopicName(s string) bool {
+	if s == "" || len(s) > 249 || s == "." || s == ".." {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

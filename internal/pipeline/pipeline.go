@@ -1,0 +1,312 @@
+// Package pipeline runs leadscore's hot path: fetch a batch of input records,
+// decode them, score them against the state store, publish the transitions
+// and dead letters, and only then commit the batch's offsets.
+//
+// One goroutine runs the loop (Run); batches are processed one at a time, so
+// a partition's records are applied in offset order. See docs/DESIGN.md for
+// what a crash at each step does.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/leadscore/leadscore/events"
+	"github.com/leadscore/leadscore/scorer"
+	"github.com/leadscore/leadscore/sink"
+)
+
+// Fetcher is the input side: kafka-go's group Reader satisfies it.
+type Fetcher interface {
+	FetchMessage(ctx context.Context) (kafka.Message, error)
+	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// Publisher is the output side: sink.Publisher satisfies it.
+type Publisher interface {
+	Publish(ctx context.Context, msgs []kafka.Message) error
+}
+
+// Options configure a Pipeline. Zero values take the default in brackets.
+type Options struct {
+	OutputTopic     string
+	DeadLetterTopic string
+	MaxBatch        int           // records per batch at most [5000]
+	MaxWait         time.Duration // how long a started batch waits to fill [20ms]
+	MaxDeadLetter   int           // dead-letter values are cut to this many bytes [900 KiB]
+	ShutdownGrace   time.Duration // after ctx ends, how long in-flight work may take [15s]
+	Now             func() time.Time
+}
+
+// Pipeline is the consumer loop.
+type Pipeline struct {
+	opt    Options
+	in     Fetcher
+	out    Publisher
+	dec    *events.Decoder
+	scorer *scorer.Scorer
+	m      *metrics
+	log    *zap.Logger
+
+	stalled   atomic.Bool
+	lastError atomic.Pointer[string]
+}
+
+// New returns a Pipeline. Metrics are registered with reg.
+func New(opt Options, in Fetcher, out Publisher, dec *events.Decoder, sc *scorer.Scorer, reg prometheus.Registerer, log *zap.Logger) *Pipeline {
+	if opt.MaxBatch <= 0 {
+		opt.MaxBatch = 5000
+	}
+	if opt.MaxWait <= 0 {
+		opt.MaxWait = 20 * time.Millisecond
+	}
+	if opt.MaxDeadLetter <= 0 {
+		opt.MaxDeadLetter = 900 << 10
+	}
+	if opt.ShutdownGrace <= 0 {
+		opt.ShutdownGrace = 15 * time.Second
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Pipeline{opt: opt, in: in, out: out, dec: dec, scorer: sc, m: newMetrics(reg), log: log}
+}
+
+// Ready reports whether the pipeline is making progress: nil, or why not.
+func (p *Pipeline) Ready() error {
+	if p.stalled.Load() {
+		if e := p.lastError.Load(); e != nil {
+			return errors.New(*e)
+		}
+		return errors.New("pipeline stalled")
+	}
+	return nil
+}
+
+// Run consumes until ctx ends, then finishes the batch in hand (publishing
+// and committing it) within ShutdownGrace, and returns. It returns an error
+// only when the input fails for good.
+func (p *Pipeline) Run(ctx context.Context) error {
+	// Work in hand outlives ctx by ShutdownGrace: a SIGTERM stops fetching,
+	// not the batch being published.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(p.opt.ShutdownGrace, cancelWork)
+		context.AfterFunc(work, func() { t.Stop() })
+	})
+	defer stop()
+
+	b := &batch{}
+	for {
+		err := p.fetch(ctx, b)
+		if len(b.msgs) > 0 {
+			if herr := p.handle(work, b); herr != nil {
+				// Only a hard stop gets here: nothing was committed, the
+				// batch will be redelivered to whoever owns it next.
+				p.log.Warn("batch abandoned at shutdown; it will be redelivered",
+					zap.Int("records", len(b.msgs)), zap.Error(herr))
+				return nil
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("fetch: %w", err)
+		}
+	}
+}
+
+// batch holds one batch's buffers, reused from batch to batch.
+type batch struct {
+	msgs   []kafka.Message
+	evs    []events.Event
+	inputs []scorer.Input
+	out    []kafka.Message
+}
+
+// fetch fills b with up to MaxBatch records: it blocks for the first, then
+// takes what arrives within MaxWait.
+func (p *Pipeline) fetch(ctx context.Context, b *batch) error {
+	b.msgs = b.msgs[:0]
+	m, err := p.in.FetchMessage(ctx)
+	if err != nil {
+		return err
+	}
+	b.msgs = append(b.msgs, m)
+	fill, cancel := context.WithTimeout(ctx, p.opt.MaxWait)
+	defer cancel()
+	for len(b.msgs) < p.opt.MaxBatch {
+		m, err := p.in.FetchMessage(fill)
+		if err != nil {
+			if fill.Err() != nil {
+				return nil // the batch window closed, or ctx ended: handle what we have
+			}
+			return err
+		}
+		b.msgs = append(b.msgs, m)
+	}
+	return nil
+}
+
+// handle scores, publishes and commits one batch, retrying each step until
+// it succeeds or ctx ends.
+func (p *Pipeline) handle(ctx context.Context, b *batch) error {
+	start := p.opt.Now()
+	model := p.scorer.Model()
+
+	// Decode. Pointers into b.evs stay valid: it is sized once per batch.
+	if cap(b.evs) < len(b.msgs) {
+		b.evs = make([]events.Event, len(b.msgs))
+	}
+	b.evs = b.evs[:len(b.msgs)]
+	b.inputs = b.inputs[:0]
+	b.out = b.out[:0]
+	for i := range b.msgs {
+		msg := &b.msgs[i]
+		ev, err := p.dec.Decode(msg.Value, contentType(msg.Headers))
+		if err != nil {
+			b.out = append(b.out, sink.DeadLetter(p.opt.DeadLetterTopic, msg, err, p.opt.MaxDeadLetter))
+			reason := sink.Reason(err)
+			p.m.deadLetters.WithLabelValues(reason).Inc()
+			p.m.events.WithLabelValues("invalid", "dead_letter").Inc()
+			p.log.Warn("dead-lettered an input record",
+				zap.String("topic", msg.Topic), zap.Int("partition", msg.Partition), zap.Int64("offset", msg.Offset),
+				zap.String("reason", reason), zap.Error(err))
+			continue
+		}
+		b.evs[i] = ev
+		b.inputs = append(b.inputs, scorer.Input{Event: &b.evs[i], Partition: int32(msg.Partition), Offset: msg.Offset})
+	}
+
+	var res scorer.Result
+	if err := p.retry(ctx, "score", func() error {
+		var err error
+		res, err = p.scorer.Score(ctx, b.inputs)
+		return err
+	}); err != nil {
+		return err
+	}
+	for i := range res.Transitions {
+		b.out = append(b.out, sink.Transition(p.opt.OutputTopic, &res.Transitions[i]))
+	}
+	if err := p.retry(ctx, "publish", func() error { return p.out.Publish(ctx, b.out) }); err != nil {
+		return err
+	}
+	if err := p.commit(ctx, b.msgs); err != nil {
+		return err
+	}
+
+	// Count only what is now durable.
+	p.m.conflicts.Add(float64(res.Conflicts))
+	for i, in := range b.inputs {
+		typ := in.Event.Type
+		if !model.Known(typ) {
+			typ = "other"
+		}
+		p.m.events.WithLabelValues(typ, res.Outcomes[i].String()).Inc()
+	}
+	for i := range res.Transitions {
+		t := &res.Transitions[i]
+		if t.Replayed {
+			p.m.replayed.Inc()
+			continue
+		}
+		p.m.transitions.WithLabelValues(string(t.Kind), t.From, t.To).Inc()
+		p.log.Debug("transition", zap.String("lead_id", t.LeadID), zap.String("kind", string(t.Kind)),
+			zap.String("from", t.From), zap.String("to", t.To), zap.String("transition_id", t.ID))
+	}
+	now := p.opt.Now()
+	for i := range b.msgs {
+		p.m.latency.Observe(now.Sub(b.msgs[i].Time).Seconds())
+	}
+	p.m.batchSeconds.Observe(now.Sub(start).Seconds())
+	p.m.batchEvents.Observe(float64(len(b.msgs)))
+	return nil
+}
+
+// commit commits the highest offset of each partition in the batch. A commit
+// that keeps failing is given up on: those records come back after a restart
+// or rebalance and are recognised as redelivered, so giving up loses nothing.
+func (p *Pipeline) commit(ctx context.Context, msgs []kafka.Message) error {
+	last := map[int]int{}
+	for i := range msgs {
+		last[msgs[i].Partition] = i
+	}
+	toCommit := make([]kafka.Message, 0, len(last))
+	for _, i := range last {
+		toCommit = append(toCommit, msgs[i])
+	}
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = p.in.CommitMessages(ctx, toCommit...); err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		p.m.retries.WithLabelValues("commit").Inc()
+		p.log.Warn("commit offsets", zap.Int("attempt", attempt+1), zap.Error(err))
+		sleep(ctx, time.Duration(attempt+1)*200*time.Millisecond)
+	}
+	p.m.commitErrors.Inc()
+	p.log.Error("giving up committing offsets; the records will be redelivered", zap.Error(err))
+	return nil
+}
+
+// retry runs f until it succeeds or ctx ends, backing off from 100 ms to 5 s.
+// While it fails the pipeline reports itself stalled: it stops consuming
+// (backpressure) instead of skipping work.
+func (p *Pipeline) retry(ctx context.Context, step string, f func() error) error {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil {
+			if attempt > 1 {
+				p.stalled.Store(false)
+				p.m.stalled.Set(0)
+				p.log.Info("recovered", zap.String("step", step), zap.Int("attempts", attempt))
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", step, err)
+		}
+		msg := fmt.Sprintf("%s failing: %v", step, err)
+		p.lastError.Store(&msg)
+		p.stalled.Store(true)
+		p.m.stalled.Set(1)
+		p.m.retries.WithLabelValues(step).Inc()
+		p.log.Warn("step failed; retrying", zap.String("step", step), zap.Int("attempt", attempt),
+			zap.Duration("backoff", backoff), zap.Error(err))
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func contentType(hs []kafka.Header) string {
+	for _, h := range hs {
+		if strings.EqualFold(h.Key, "content-type") {
+			return string(h.Value)
+		}
+	}
+	return ""
+}

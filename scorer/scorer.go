@@ -1,0 +1,151 @@
+package scorer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+)
+
+// Store is the state-store port: where lead states live between batches.
+// Implementations must make Save a per-lead compare-and-set on Version.
+type Store interface {
+	// Load returns the stored state of each lead, in the order asked.
+	Load(ctx context.Context, leadIDs []string) ([]Stored, error)
+	// Save writes each state if the lead's stored version still equals
+	// Write.Version, and reports per write whether it did. A lead that does
+	// not exist has version 0.
+	Save(ctx context.Context, writes []Write) ([]bool, error)
+}
+
+// Stored is a lead's state as loaded.
+type Stored struct {
+	State   LeadState
+	Version int64 // 0 when the lead is new
+	Found   bool
+}
+
+// Write is a compare-and-set of one lead's state.
+type Write struct {
+	LeadID  string
+	Version int64 // the version the state was computed from
+	State   *LeadState
+}
+
+// ErrTooManyConflicts is returned when a lead keeps changing under us: more
+// than maxAttempts writers race for it, which means a misconfiguration (two
+// groups scoring into one store) rather than a rebalance.
+var ErrTooManyConflicts = errors.New("lead state kept changing during the batch")
+
+const maxAttempts = 8
+
+// Scorer scores batches of events against a Store. Safe for concurrent use
+// as long as the Model is swapped only through SetModel.
+type Scorer struct {
+	store Store
+	model atomic.Pointer[Model]
+}
+
+// New returns a Scorer.
+func New(m *Model, s Store) *Scorer {
+	sc := &Scorer{store: s}
+	sc.model.Store(m)
+	return sc
+}
+
+// Model returns the model in use.
+func (s *Scorer) Model() *Model { return s.model.Load() }
+
+// Result is what scoring a batch did.
+type Result struct {
+	Outcomes    []Outcome    // one per input, in input order
+	Transitions []Transition // to publish, in input order per lead
+	Conflicts   int          // compare-and-set conflicts retried
+}
+
+// Score applies a batch: one Load and one Save round trip for all its leads,
+// plus one more of each for leads that changed under us. Inputs of one lead
+// are applied in the order given. When Score fails, some leads may be saved
+// already; scoring the same batch again is safe: their events are recognised
+// as redelivered and their transitions come back from the lead's history.
+func (s *Scorer) Score(ctx context.Context, in []Input) (Result, error) {
+	m := s.model.Load()
+	res := Result{Outcomes: make([]Outcome, len(in))}
+
+	// Group inputs by lead, keeping each lead's order.
+	idx := make(map[string]int, len(in))
+	var leads []string
+	var groups [][]Input
+	var where [][]int
+	for i := range in {
+		id := in[i].Event.LeadID
+		g, ok := idx[id]
+		if !ok {
+			g = len(leads)
+			idx[id] = g
+			leads = append(leads, id)
+			groups = append(groups, nil)
+			where = append(where, nil)
+		}
+		groups[g] = append(groups[g], in[i])
+		where[g] = append(where[g], i)
+	}
+
+	pending := make([]int, len(leads)) // indexes into leads still to save
+	for i := range pending {
+		pending[i] = i
+	}
+	perLead := make([][]Transition, len(leads))
+	outcomes := make([]Outcome, 0, len(in))
+	for attempt := 0; len(pending) > 0; attempt++ {
+		if attempt == maxAttempts {
+			return Result{}, fmt.Errorf("score batch: %w (%d leads)", ErrTooManyConflicts, len(pending))
+		}
+		ids := make([]string, len(pending))
+		for i, g := range pending {
+			ids[i] = leads[g]
+		}
+		stored, err := s.store.Load(ctx, ids)
+		if err != nil {
+			return Result{}, fmt.Errorf("load lead states: %w", err)
+		}
+		writes := make([]Write, len(pending))
+		for i, g := range pending {
+			st := &stored[i]
+			oc := outcomes[:len(groups[g])]
+			perLead[g] = m.Apply(leads[g], &st.State, st.Found, groups[g], oc, perLead[g][:0])
+			for j, k := range where[g] {
+				res.Outcomes[k] = oc[j]
+			}
+			writes[i] = Write{LeadID: leads[g], Version: st.Version, State: &st.State}
+		}
+		ok, err := s.store.Save(ctx, writes)
+		if err != nil {
+			return Result{}, fmt.Errorf("save lead states: %w", err)
+		}
+		next := pending[:0]
+		for i, g := range pending {
+			if !ok[i] {
+				next = append(next, g)
+			}
+		}
+		res.Conflicts += len(next)
+		pending = next
+	}
+	for _, ts := range perLead {
+		res.Transitions = append(res.Transitions, ts...)
+	}
+	return res, nil
+}
+
+// SetModel swaps the model used by later batches.
+func (s *Scorer) SetModel(m *Model) { s.model.Store(m) }
+
+// Lead returns one lead's stored state, for the read API.
+func (s *Scorer) Lead(ctx context.Context, leadID string) (Stored, error) {
+	st, err := s.store.Load(ctx, []string{leadID})
+	if err != nil {
+		return Stored{}, fmt.Errorf("load lead state: %w", err)
+	}
+	return st[0], nil
+}

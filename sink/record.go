@@ -1,0 +1,105 @@
+package sink
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/leadscore/leadscore/events"
+	"github.com/leadscore/leadscore/scorer"
+)
+
+// TransitionRecord is the JSON value published on the transitions topic. The
+// record key is the lead id, so one lead's transitions stay in order on one
+// partition.
+type TransitionRecord struct {
+	TransitionID   string    `json:"transition_id"`
+	LeadID         string    `json:"lead_id"`
+	Kind           string    `json:"kind"`
+	From           string    `json:"from"`
+	To             string    `json:"to"`
+	Score          float64   `json:"score"`
+	OccurredAt     time.Time `json:"occurred_at"`
+	CauseEventID   string    `json:"cause_event_id"`
+	CauseEventType string    `json:"cause_event_type"`
+	RulesVersion   string    `json:"rules_version"`
+}
+
+// Record returns a transition's JSON form.
+func Record(t *scorer.Transition) TransitionRecord {
+	return TransitionRecord{
+		TransitionID:   t.ID,
+		LeadID:         t.LeadID,
+		Kind:           string(t.Kind),
+		From:           t.From,
+		To:             t.To,
+		Score:          t.Score,
+		OccurredAt:     t.OccurredAt.UTC(),
+		CauseEventID:   t.CauseEventID,
+		CauseEventType: t.CauseEventType,
+		RulesVersion:   t.RulesVersion,
+	}
+}
+
+// Transition builds the Kafka record of a transition.
+func Transition(topic string, t *scorer.Transition) kafka.Message {
+	v, _ := json.Marshal(Record(t)) // cannot fail: plain fields only
+	return kafka.Message{
+		Topic: topic,
+		Key:   []byte(t.LeadID),
+		Value: v,
+		Headers: []kafka.Header{
+			{Key: "content-type", Value: []byte("application/json")},
+			{Key: "leadscore.transition_id", Value: []byte(t.ID)},
+		},
+	}
+}
+
+// Dead-letter headers, after Kafka Connect's convention: the original key,
+// value and headers are kept; these say why and where from.
+const (
+	HeaderErrorCode       = "leadscore.error.code"
+	HeaderErrorMessage    = "leadscore.error.message"
+	HeaderSourceTopic     = "leadscore.source.topic"
+	HeaderSourcePartition = "leadscore.source.partition"
+	HeaderSourceOffset    = "leadscore.source.offset"
+	HeaderSourceTimestamp = "leadscore.source.timestamp"
+	HeaderValueTruncated  = "leadscore.value.truncated_from"
+)
+
+// Reason is the stable code of why a record was refused: the decoder's
+// code, or "invalid".
+func Reason(err error) string {
+	var de *events.DecodeError
+	if errors.As(err, &de) {
+		return de.Code
+	}
+	return "invalid"
+}
+
+// DeadLetter builds the dead-letter record of a bad input record. Values
+// larger than maxValue are cut to maxValue bytes (the header
+// leadscore.value.truncated_from gives the original size) so that the dead
+// letter itself always fits the broker's limit.
+func DeadLetter(topic string, src *kafka.Message, err error, maxValue int) kafka.Message {
+	code := Reason(err)
+	hs := make([]kafka.Header, 0, len(src.Headers)+7)
+	hs = append(hs, src.Headers...)
+	hs = append(hs,
+		kafka.Header{Key: HeaderErrorCode, Value: []byte(code)},
+		kafka.Header{Key: HeaderErrorMessage, Value: []byte(err.Error())},
+		kafka.Header{Key: HeaderSourceTopic, Value: []byte(src.Topic)},
+		kafka.Header{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(src.Partition), 10)},
+		kafka.Header{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, src.Offset, 10)},
+		kafka.Header{Key: HeaderSourceTimestamp, Value: []byte(src.Time.UTC().Format(time.RFC3339Nano))},
+	)
+	value := src.Value
+	if len(value) > maxValue {
+		hs = append(hs, kafka.Header{Key: HeaderValueTruncated, Value: strconv.AppendInt(nil, int64(len(value)), 10)})
+		value = value[:maxValue]
+	}
+	return kafka.Message{Topic: topic, Key: src.Key, Value: value, Headers: hs}
+}
