@@ -121,6 +121,12 @@ type Secret string
 
 func (Secret) String() string { return "[redacted]" }
 
+// GoString keeps %#v from printing the value.
+func (Secret) GoString() string { return `"[redacted]"` }
+
+// MarshalText keeps JSON (and zap.Any) from printing the value.
+func (Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+
 // Reveal returns the secret's value.
 func (s Secret) Reveal() string { return string(s) }
 
@@ -150,7 +156,7 @@ func Load(path string, env func(string) (string, bool)) (Config, error) {
 	if rf, ok := env("LEADSCORE_RULES_FILE"); ok && rf != "" {
 		r, err := LoadRules(rf)
 		if err != nil {
-			return c, err
+			return c, fmt.Errorf("LEADSCORE_RULES_FILE: %w", err)
 		}
 		c.Rules = r
 	}

@@ -69,8 +69,11 @@ func (c *Config) Validate() error {
 			add(t.field, fmt.Sprintf("%q is not a valid name", t.value), "use 1-249 characters of a-z, A-Z, 0-9, '.', '_' or '-'")
 		}
 	}
-	if k.InputTopic != "" && (k.InputTopic == k.OutputTopic || k.InputTopic == k.DeadLetterTopic) {
+	switch {
+	case k.InputTopic == k.OutputTopic || k.InputTopic == k.DeadLetterTopic:
 		add("kafka.input_topic", "is also used as the output or dead-letter topic", "give the three topics distinct names")
+	case k.OutputTopic == k.DeadLetterTopic:
+		add("kafka.dead_letter_topic", "is also the output topic: bad input would reach CRMs", "give the three topics distinct names")
 	}
 	if k.Partitions < 1 || k.Partitions > maxPartitions {
 		add("kafka.partitions", fmt.Sprintf("%d is out of range", k.Partitions), fmt.Sprintf("use 1 to %d", maxPartitions))
@@ -161,7 +164,10 @@ func (r *Rules) Validate() []error {
 	for i, b := range r.Bands {
 		f := fmt.Sprintf("rules.bands[%d]", i)
 		checkName(add, f+".name", b.Name, seen)
-		if i > 0 && !(b.Min > r.Bands[i-1].Min || i == 1) {
+		if i == 0 && b.Min != 0 {
+			add(f+".min", "the first band has no minimum", "leave min out of the first band: every score below the second band's minimum is in it")
+		}
+		if i > 1 && b.Min <= r.Bands[i-1].Min {
 			add(f+".min", fmt.Sprintf("%v is not above the previous band's %v", b.Min, r.Bands[i-1].Min), "list bands lowest first with rising minimums")
 		}
 		if math.IsNaN(b.Min) || math.IsInf(b.Min, 0) {

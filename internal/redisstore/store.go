@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -54,8 +55,12 @@ func New(ctx context.Context, rdb redis.UniversalClient, keyPrefix string) (*Sto
 	return s, nil
 }
 
-// Key returns the Redis key of a lead's state.
-func (s *Store) Key(leadID string) string { return s.prefix + "{" + leadID + "}" }
+// Key returns the Redis key of a lead's state. Inside the hash tag, '%' and
+// '}' are escaped (%25, %7D) so that an id holding '}' still tags its whole
+// self, and no two ids share a key.
+func (s *Store) Key(leadID string) string { return s.prefix + "{" + tagEscaper.Replace(leadID) + "}" }
+
+var tagEscaper = strings.NewReplacer("%", "%25", "}", "%7D")
 
 func (s *Store) loadScript(ctx context.Context) (string, error) {
 	sha, err := s.rdb.ScriptLoad(ctx, casScript).Result()

@@ -1,0 +1,280 @@
+package service_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/leadscore/leadscore/config"
+	"github.com/leadscore/leadscore/events"
+	"github.com/leadscore/leadscore/internal/kafkaadmin"
+	"github.com/leadscore/leadscore/internal/redisstore"
+	"github.com/leadscore/leadscore/internal/service"
+	"github.com/leadscore/leadscore/internal/testsvc"
+	"github.com/leadscore/leadscore/scorer"
+	"github.com/leadscore/leadscore/sink"
+)
+
+// env is one test's private slice of the real services: its own topics,
+// group and key prefix, so tests never see each other's data.
+type env struct {
+	t       *testing.T
+	brokers []string
+	redis   string
+	cfg     config.Config
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	brokers, redisAddr := testsvc.Kafka(t), testsvc.Redis(t)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	id := "it-" + hex.EncodeToString(b)
+	cfg := config.Default()
+	cfg.Kafka.Brokers = brokers
+	cfg.Kafka.GroupID = id
+	cfg.Kafka.InputTopic = id + "-events"
+	cfg.Kafka.OutputTopic = id + "-transitions"
+	cfg.Kafka.DeadLetterTopic = id + "-dlq"
+	cfg.Kafka.Partitions = 4
+	cfg.Kafka.SessionTimeout = 6 * time.Second
+	cfg.Kafka.LagInterval = 200 * time.Millisecond
+	cfg.Redis.Addr = redisAddr
+	cfg.Redis.KeyPrefix = id + ":"
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Log.Level = "warn"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("real Kafka %v, real Redis %s, topics %s-*", brokers, redisAddr, id)
+	return &env{t: t, brokers: brokers, redis: redisAddr, cfg: cfg}
+}
+
+// start runs the service in-process until the returned stop is called.
+func (e *env) start() (httpAddr string, stop func()) {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- service.Run(ctx, e.cfg, zaptest.NewLogger(e.t).Named("svc"), service.Options{
+			Started: func(a string) { addr <- a },
+		})
+	}()
+	select {
+	case a := <-addr:
+		return a, func() {
+			cancel()
+			if err := <-done; err != nil {
+				e.t.Errorf("service stopped with: %v", err)
+			}
+		}
+	case err := <-done:
+		cancel()
+		e.t.Fatalf("service did not start: %v", err)
+	case <-time.After(60 * time.Second):
+		cancel()
+		e.t.Fatal("service did not start within 60s")
+	}
+	return "", nil
+}
+
+// record is an input record: the event's JSON, keyed by lead.
+func record(ev events.Event) kafka.Message {
+	v, err := events.Encode(ev)
+	if err != nil {
+		panic(err)
+	}
+	return kafka.Message{Key: []byte(ev.LeadID), Value: v}
+}
+
+func (e *env) produce(msgs ...kafka.Message) {
+	e.t.Helper()
+	w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: e.cfg.Kafka.InputTopic,
+		Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, BatchSize: 1000}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		e.t.Fatalf("produce %d records: %v", len(msgs), err)
+	}
+}
+
+// ensureTopics creates the test's topics before anything is produced.
+func (e *env) ensureTopics() {
+	e.t.Helper()
+	k := e.cfg.Kafka
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var specs []kafkaadmin.TopicSpec
+	for _, n := range []string{k.InputTopic, k.OutputTopic, k.DeadLetterTopic} {
+		specs = append(specs, kafkaadmin.TopicSpec{Name: n, Partitions: k.Partitions, ReplicationFactor: 1})
+	}
+	if err := kafkaadmin.EnsureTopics(ctx, e.brokers, true, specs...); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// readAll reads every record of a topic, from the first offset to the end.
+func (e *env) readAll(topic string) []kafka.Message {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := &kafka.Client{Addr: kafka.TCP(e.brokers...)}
+	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil || len(md.Topics) != 1 || md.Topics[0].Error != nil {
+		e.t.Fatalf("metadata %s: %v", topic, err)
+	}
+	var out []kafka.Message
+	for _, p := range md.Topics[0].Partitions {
+		offs, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
+			topic: {kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID)}}})
+		if err != nil {
+			e.t.Fatalf("list offsets: %v", err)
+		}
+		po := offs.Topics[topic][0]
+		if po.LastOffset <= po.FirstOffset {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: e.brokers, Topic: topic, Partition: p.ID, MaxWait: 100 * time.Millisecond})
+		_ = r.SetOffset(po.FirstOffset)
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				e.t.Fatalf("read %s/%d: %v", topic, p.ID, err)
+			}
+			out = append(out, m)
+			if m.Offset >= po.LastOffset-1 {
+				break
+			}
+		}
+		_ = r.Close()
+	}
+	return out
+}
+
+// waitNoLag waits until the group has committed everything produced.
+func (e *env) waitNoLag(timeout time.Duration) {
+	e.t.Helper()
+	c := &kafka.Client{Addr: kafka.TCP(e.brokers...)}
+	deadline := time.Now().Add(timeout)
+	var last []kafkaadmin.PartitionLag
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		lags, err := kafkaadmin.Lag(ctx, c, e.cfg.Kafka.GroupID, e.cfg.Kafka.InputTopic)
+		cancel()
+		if err == nil {
+			last = lags
+			total := int64(0)
+			for _, l := range lags {
+				total += l.Lag
+			}
+			if total == 0 && len(lags) > 0 {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.t.Fatalf("lag did not reach 0 within %s: %+v", timeout, last)
+}
+
+func transitions(t *testing.T, msgs []kafka.Message) []sink.TransitionRecord {
+	t.Helper()
+	out := make([]sink.TransitionRecord, 0, len(msgs))
+	for _, m := range msgs {
+		var r sink.TransitionRecord
+		if err := json.Unmarshal(m.Value, &r); err != nil {
+			t.Fatalf("transition record is not JSON: %v: %s", err, m.Value)
+		}
+		if string(m.Key) != r.LeadID {
+			t.Errorf("transition key %q, lead_id %q", m.Key, r.LeadID)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// reference computes, without the service, the final state of every lead
+// and every transition id, applying each lead's records (producer re-sends
+// included) in produce order, once each: what a run without faults gives.
+func reference(t *testing.T, cfg config.Config, evs []events.Event) (map[string]scorer.LeadState, map[string]bool) {
+	t.Helper()
+	m, err := scorer.NewModel(cfg.Rules, cfg.State.DedupeWindow, cfg.State.History)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byLead := map[string][]scorer.Input{}
+	for i := range evs {
+		byLead[evs[i].LeadID] = append(byLead[evs[i].LeadID], scorer.Input{Event: &evs[i], Offset: int64(len(byLead[evs[i].LeadID]))})
+	}
+	states := map[string]scorer.LeadState{}
+	ids := map[string]bool{}
+	for lead, in := range byLead {
+		var st scorer.LeadState
+		for _, tr := range m.Apply(lead, &st, false, in, make([]scorer.Outcome, len(in)), nil) {
+			ids[tr.ID] = true
+		}
+		states[lead] = st
+	}
+	return states, ids
+}
+
+// storedStates loads the given leads from the test's Redis prefix.
+func (e *env) storedStates(leads []string) map[string]scorer.Stored {
+	e.t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: e.redis})
+	defer rdb.Close()
+	ctx := context.Background()
+	st, err := redisstore.New(ctx, rdb, e.cfg.Redis.KeyPrefix)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	got, err := st.Load(ctx, leads)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]scorer.Stored{}
+	for i, l := range leads {
+		out[l] = got[i]
+	}
+	return out
+}
+
+func getJSON(t *testing.T, url string, into any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	if into != nil {
+		_ = json.NewDecoder(resp.Body).Decode(into)
+	}
+	return resp.StatusCode
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(fmt.Sprint(err))
+	}
+	return v
+}

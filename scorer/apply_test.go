@@ -1,0 +1,214 @@
+package scorer
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/leadscore/leadscore/config"
+	"github.com/leadscore/leadscore/events"
+)
+
+var t0 = time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+
+func defaultModel(t testing.TB) *Model {
+	t.Helper()
+	c := config.Default()
+	m, err := NewModel(c.Rules, c.State.DedupeWindow, c.State.History)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// ev builds an event; props are key, value pairs.
+func ev(id, typ string, props ...string) *events.Event {
+	e := &events.Event{ID: id, LeadID: "L", Type: typ, OccurredAt: t0}
+	if len(props) > 0 {
+		e.Properties = map[string]string{}
+		for i := 0; i+1 < len(props); i += 2 {
+			e.Properties[props[i]] = props[i+1]
+		}
+	}
+	return e
+}
+
+func inputs(evs ...*events.Event) []Input {
+	in := make([]Input, len(evs))
+	for i, e := range evs {
+		in[i] = Input{Event: e, Partition: 0, Offset: int64(i)}
+	}
+	return in
+}
+
+func summary(ts []Transition) []string {
+	var out []string
+	for _, t := range ts {
+		out = append(out, fmt.Sprintf("%s %s>%s@%v by %s", t.Kind, t.From, t.To, t.Score, t.CauseEventID))
+	}
+	return out
+}
+
+func TestApply(t *testing.T) {
+	m := defaultModel(t)
+	tests := []struct {
+		name      string
+		in        []*events.Event
+		wantScore float64
+		wantBand  string
+		wantStage string
+		want      []string
+	}{
+		{
+			name:      "no events of note: a new lead starts cold and lead, without a transition",
+			in:        []*events.Event{ev("1", "email_open")},
+			wantScore: 1, wantBand: "cold", wantStage: "lead",
+		},
+		{
+			name: "the brief's buyer: ad, pricing, documents, chat, site visit",
+			in: []*events.Event{
+				ev("ad", "ad_click"), ev("pricing", "page_view", "page", "pricing"),
+				ev("docs", "form_submit", "form", "documents"), ev("chat", "chat_message"),
+				ev("visit", "site_visit_booked"),
+			},
+			wantScore: 16, wantBand: "hot", wantStage: "sql",
+			want: []string{
+				"band cold>warm@6 by pricing", "stage lead>mql@9 by docs",
+				"band warm>hot@16 by visit", "stage mql>sql@16 by visit",
+			},
+		},
+		{
+			name:      "a jump cold to hot is one transition",
+			in:        []*events.Event{ev("big", "support_upgrade_request"), ev("big2", "support_upgrade_request")},
+			wantScore: 16, wantBand: "hot", wantStage: "sql",
+			want: []string{"band cold>warm@8 by big", "stage lead>sql@8 by big", "band warm>hot@16 by big2"},
+		},
+		{
+			name: "negative points move a lead down a band; stages never move back",
+			in: []*events.Event{
+				ev("p", "page_view", "page", "pricing"), ev("d", "download"), ev("u", "unsubscribe"),
+			},
+			wantScore: -2, wantBand: "cold", wantStage: "mql",
+			want: []string{"band cold>warm@5 by p", "stage lead>mql@8 by d", "band warm>cold@-2 by u"},
+		},
+		{
+			name:      "a producer duplicate counts once",
+			in:        []*events.Event{ev("p", "page_view", "page", "pricing"), ev("p", "page_view", "page", "pricing")},
+			wantScore: 5, wantBand: "warm", wantStage: "lead",
+			want: []string{"band cold>warm@5 by p"},
+		},
+		{
+			name:      "unknown event types score nothing",
+			in:        []*events.Event{ev("x", "teleport"), ev("y", "page_view", "page", "careers")},
+			wantScore: -4, wantBand: "cold", wantStage: "lead",
+		},
+		{
+			name:      "a qualifying event moves the stage whatever the score",
+			in:        []*events.Event{ev("c", "consultation_request")},
+			wantScore: 3, wantBand: "cold", wantStage: "sql",
+			want: []string{"stage lead>sql@3 by c"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var st LeadState
+			in := inputs(tt.in...)
+			oc := make([]Outcome, len(in))
+			got := m.Apply("L", &st, false, in, oc, nil)
+			if st.Score != tt.wantScore || st.Band != tt.wantBand || st.Stage != tt.wantStage {
+				t.Errorf("state = %v %s %s, want %v %s %s", st.Score, st.Band, st.Stage, tt.wantScore, tt.wantBand, tt.wantStage)
+			}
+			if fmt.Sprint(summary(got)) != fmt.Sprint(tt.want) {
+				t.Errorf("transitions:\n got %v\nwant %v", summary(got), tt.want)
+			}
+			for _, tr := range got {
+				if tr.ID != TransitionID("L", tr.CauseEventID, tr.Kind, tr.From, tr.To) || tr.RulesVersion != m.Version() {
+					t.Errorf("transition %+v: id or rules version wrong", tr)
+				}
+			}
+		})
+	}
+}
+
+func TestApplyRedeliveryRepublishesWithSameIDs(t *testing.T) {
+	m := defaultModel(t)
+	var st LeadState
+	first := inputs(ev("p", "page_view", "page", "pricing"), ev("d", "download"), ev("o", "email_open"))
+	oc := make([]Outcome, 3)
+	orig := m.Apply("L", &st, false, first, oc, nil)
+	before := st.Score
+
+	// The same records again (a crash before the commit): nothing counts
+	// twice, and the transitions come back with the same ids.
+	again := m.Apply("L", &st, true, first, oc, nil)
+	if st.Score != before {
+		t.Fatalf("score changed on redelivery: %v -> %v", before, st.Score)
+	}
+	for i, o := range oc {
+		if o != OutcomeRedelivered {
+			t.Errorf("outcome[%d] = %v, want redelivered", i, o)
+		}
+	}
+	if len(again) != len(orig) {
+		t.Fatalf("republished %d transitions, want %d", len(again), len(orig))
+	}
+	for i := range orig {
+		if again[i].ID != orig[i].ID || !again[i].Replayed {
+			t.Errorf("republished %+v, want id %s replayed", again[i], orig[i].ID)
+		}
+	}
+
+	// A new record with an old event id (a producer re-send) is a duplicate
+	// and republishes nothing.
+	dup := []Input{{Event: ev("p", "page_view", "page", "pricing"), Partition: 0, Offset: 10}}
+	if got := m.Apply("L", &st, true, dup, oc[:1], nil); len(got) != 0 || oc[0] != OutcomeDuplicate {
+		t.Errorf("producer duplicate: outcome %v, transitions %v", oc[0], summary(got))
+	}
+}
+
+func TestApplyBoundsState(t *testing.T) {
+	c := config.Default()
+	m, err := NewModel(c.Rules, 4, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st LeadState
+	var evs []*events.Event
+	// +8, -10, +2: the lead swings warm and cold, making many transitions.
+	cycle := []string{"support_upgrade_request", "unsubscribe", "email_click"}
+	for i := 0; i < 50; i++ {
+		evs = append(evs, ev(fmt.Sprint(i), cycle[i%3]))
+	}
+	in := inputs(evs...)
+	for i := range in {
+		in[i].Partition = int32(i % 3)
+	}
+	m.Apply("L", &st, false, in, make([]Outcome, len(in)), nil)
+	if len(st.Recent) != 4 || len(st.History) != 2 || len(st.Watermarks) != 3 {
+		t.Errorf("state not bounded: recent %d (want 4), history %d (want 2), watermarks %d (want 3)",
+			len(st.Recent), len(st.History), len(st.Watermarks))
+	}
+	if got := st.Recent[3]; got != eventHash("49") {
+		t.Errorf("ring lost the newest id")
+	}
+}
+
+func TestPointsAddAcrossMatchingRules(t *testing.T) {
+	m := defaultModel(t)
+	for _, tt := range []struct {
+		e    *events.Event
+		want float64
+	}{
+		{ev("1", "page_view"), 1},
+		{ev("1", "page_view", "page", "pricing"), 5},
+		{ev("1", "page_view", "page", "careers"), -4},
+		{ev("1", "product_usage", "limit_reached", "true"), 5},
+		{ev("1", "product_usage", "limit_reached", "false"), 1},
+		{ev("1", "form_submit", "form", "unknown"), 0},
+		{ev("1", "nothing"), 0},
+	} {
+		if got := m.Points(tt.e); got != tt.want {
+			t.Errorf("Points(%s %v) = %v, want %v", tt.e.Type, tt.e.Properties, got, tt.want)
+		}
+	}
+}
