@@ -1,0 +1,214 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/leadscore/leadscore/config"
+	"github.com/leadscore/leadscore/events"
+	"github.com/leadscore/leadscore/scorer"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeInput serves queued records and records commits, in order with
+// everything else that happens (log).
+type fakeInput struct {
+	mu      sync.Mutex
+	queue   []kafka.Message
+	log     *[]string
+	commits []kafka.Message
+	arrived chan struct{}
+}
+
+func (f *fakeInput) FetchMessage(ctx context.Context) (kafka.Message, error) {
+	for {
+		f.mu.Lock()
+		if len(f.queue) > 0 {
+			m := f.queue[0]
+			f.queue = f.queue[1:]
+			f.mu.Unlock()
+			return m, nil
+		}
+		f.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return kafka.Message{}, ctx.Err()
+		case <-f.arrived:
+		}
+	}
+}
+
+func (f *fakeInput) CommitMessages(_ context.Context, msgs ...kafka.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, m := range msgs {
+		*f.log = append(*f.log, fmt.Sprintf("commit p%d@%d", m.Partition, m.Offset))
+	}
+	f.commits = append(f.commits, msgs...)
+	return nil
+}
+
+type fakeOutput struct {
+	mu       sync.Mutex
+	log      *[]string
+	failures int // Publish calls to fail before succeeding
+	got      []kafka.Message
+}
+
+func (f *fakeOutput) Publish(_ context.Context, msgs []kafka.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failures > 0 {
+		f.failures--
+		*f.log = append(*f.log, "publish failed")
+		return errors.New("broker unavailable")
+	}
+	for _, m := range msgs {
+		*f.log = append(*f.log, "publish "+m.Topic)
+	}
+	f.got = append(f.got, msgs...)
+	return nil
+}
+
+func value(id, lead, typ string) []byte {
+	b, _ := events.Encode(events.Event{ID: id, LeadID: lead, Type: typ, OccurredAt: time.Now().UTC()})
+	return b
+}
+
+type harness struct {
+	in   *fakeInput
+	out  *fakeOutput
+	p    *Pipeline
+	reg  *prometheus.Registry
+	log  []string
+	sc   *scorer.Scorer
+	stop context.CancelFunc
+	done chan error
+}
+
+func newHarness(t *testing.T, failures int, msgs ...kafka.Message) *harness {
+	h := &harness{reg: prometheus.NewRegistry()}
+	h.in = &fakeInput{queue: msgs, log: &h.log, arrived: make(chan struct{})}
+	h.out = &fakeOutput{log: &h.log, failures: failures}
+	c := config.Default()
+	m, err := scorer.NewModel(c.Rules, c.State.DedupeWindow, c.State.History)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sc = scorer.New(m, scorer.NewMemStore())
+	h.p = New(Options{OutputTopic: "out", DeadLetterTopic: "dlq", MaxWait: time.Millisecond, ShutdownGrace: 50 * time.Millisecond},
+		h.in, h.out, events.NewDecoder(events.DefaultLimits(), time.Now), h.sc, h.reg, zaptest.NewLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	h.stop, h.done = cancel, make(chan error, 1)
+	go func() { h.done <- h.p.Run(ctx) }()
+	return h
+}
+
+// waitCommitted waits until n offsets are committed.
+func (h *harness) waitCommitted(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h.in.mu.Lock()
+		got := len(h.in.commits)
+		h.in.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("committed %d, want %d; log %v", got, n, h.log)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (h *harness) close(t *testing.T) {
+	h.stop()
+	if err := <-h.done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCommitsOnlyAfterPublish(t *testing.T) {
+	h := newHarness(t, 0,
+		kafka.Message{Topic: "in", Partition: 0, Offset: 7, Key: []byte("L"), Value: value("a", "L", "page_view")},
+		kafka.Message{Topic: "in", Partition: 1, Offset: 3, Value: []byte("not json")},
+		kafka.Message{Topic: "in", Partition: 0, Offset: 8, Key: []byte("L"), Value: value("b", "L", "site_visit_booked")},
+	)
+	h.waitCommitted(t, 2)
+	h.close(t)
+
+	// One batch: the dead letter and the transitions published, then both
+	// partitions' last offsets committed.
+	want := []string{"publish dlq", "publish out", "publish out"}
+	for i, w := range want {
+		if h.log[i] != w {
+			t.Fatalf("log = %v, want it to start with %v", h.log, want)
+		}
+	}
+	commits := map[string]bool{h.log[3]: true, h.log[4]: true}
+	if !commits["commit p0@8"] || !commits["commit p1@3"] {
+		t.Errorf("commits = %v, want p0@8 and p1@3", h.log[3:])
+	}
+	if got := testutil.ToFloat64(h.p.m.deadLetters.WithLabelValues("malformed_json")); got != 1 {
+		t.Errorf("dead letters = %v", got)
+	}
+	if got := testutil.ToFloat64(h.p.m.events.WithLabelValues("page_view", "scored")); got != 1 {
+		t.Errorf("scored page views = %v", got)
+	}
+}
+
+func TestPublishFailureStallsThenRecovers(t *testing.T) {
+	h := newHarness(t, 2, kafka.Message{Partition: 0, Offset: 1, Value: value("a", "L", "site_visit_booked")})
+	// While publishing fails, nothing is committed and readiness says why.
+	deadline := time.Now().Add(5 * time.Second)
+	for h.p.Ready() == nil && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if err := h.p.Ready(); err == nil {
+		t.Fatal("pipeline never reported itself stalled")
+	}
+	h.waitCommitted(t, 1)
+	h.close(t)
+	if err := h.p.Ready(); err != nil {
+		t.Errorf("after recovery Ready() = %v", err)
+	}
+	if got := testutil.ToFloat64(h.p.m.retries.WithLabelValues("publish")); got != 2 {
+		t.Errorf("publish retries = %v, want 2", got)
+	}
+	// The transition was published exactly once, before the commit.
+	if h.log[len(h.log)-1] != "commit p0@1" || len(h.out.got) != 2 {
+		t.Errorf("log = %v, published %d", h.log, len(h.out.got))
+	}
+	// Scoring was not repeated: the lead counts the event once.
+	st, _ := h.sc.Lead(context.Background(), "L")
+	if st.State.Events != 1 {
+		t.Errorf("events = %d, want 1", st.State.Events)
+	}
+}
+
+func TestShutdownAbandonsOnlyUncommittableWork(t *testing.T) {
+	// Publishing never succeeds: at shutdown the batch is abandoned without
+	// a commit (it will be redelivered), and Run returns promptly.
+	h := newHarness(t, 1<<30, kafka.Message{Partition: 0, Offset: 1, Value: value("a", "L", "download")})
+	time.Sleep(50 * time.Millisecond) // let it fail a few times
+	start := time.Now()
+	h.close(t)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("shutdown took %s", d)
+	}
+	if len(h.in.commits) != 0 {
+		t.Errorf("committed %v although nothing was published", h.in.commits)
+	}
+}
