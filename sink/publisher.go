@@ -12,7 +12,8 @@ import (
 // acknowledged all of them (acks=all), so an offset committed after Publish
 // never covers a record that could still be lost.
 type Publisher struct {
-	w *kafka.Writer
+	w  *kafka.Writer
+	tr *kafka.Transport
 }
 
 // NewPublisher returns a Publisher for brokers. Records carry their own topic.
@@ -24,7 +25,9 @@ type Publisher struct {
 //   - BatchTimeout = linger (default 1 s would add a second to every publish);
 //   - synchronous writes: Async swallows errors.
 func NewPublisher(brokers []string, linger time.Duration) *Publisher {
-	return &Publisher{w: &kafka.Writer{
+	tr := &kafka.Transport{} // its own, so Close leaves no connection goroutines behind
+	return &Publisher{tr: tr, w: &kafka.Writer{
+		Transport:              tr,
 		Addr:                   kafka.TCP(brokers...),
 		Balancer:               &kafka.Murmur2Balancer{},
 		RequiredAcks:           kafka.RequireAll,
@@ -50,5 +53,9 @@ func (p *Publisher) Publish(ctx context.Context, msgs []kafka.Message) error {
 	return nil
 }
 
-// Close flushes and closes the writer.
-func (p *Publisher) Close() error { return p.w.Close() }
+// Close flushes and closes the writer and its connections.
+func (p *Publisher) Close() error {
+	err := p.w.Close()
+	p.tr.CloseIdleConnections()
+	return err
+}

@@ -85,12 +85,16 @@ func Reason(err error) string {
 // leadscore.value.truncated_from gives the original size) so that the dead
 // letter itself always fits the broker's limit.
 func DeadLetter(topic string, src *kafka.Message, err error, maxValue int) kafka.Message {
-	code := Reason(err)
+	code, msg := Reason(err), err.Error()
+	var de *events.DecodeError
+	if errors.As(err, &de) {
+		msg = de.Msg // the code has a header of its own
+	}
 	hs := make([]kafka.Header, 0, len(src.Headers)+7)
 	hs = append(hs, src.Headers...)
 	hs = append(hs,
 		kafka.Header{Key: HeaderErrorCode, Value: []byte(code)},
-		kafka.Header{Key: HeaderErrorMessage, Value: []byte(err.Error())},
+		kafka.Header{Key: HeaderErrorMessage, Value: []byte(msg)},
 		kafka.Header{Key: HeaderSourceTopic, Value: []byte(src.Topic)},
 		kafka.Header{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(src.Partition), 10)},
 		kafka.Header{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, src.Offset, 10)},

@@ -33,7 +33,9 @@ var ErrMissingTopic = errors.New("topic does not exist")
 // EnsureTopics creates the topics that do not exist yet, or, when create is
 // false, fails naming the first missing one.
 func EnsureTopics(ctx context.Context, brokers []string, create bool, specs ...TopicSpec) error {
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	tr := &kafka.Transport{MetadataTTL: time.Second}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: tr}
 	names := make([]string, len(specs))
 	for i, s := range specs {
 		names[i] = s.Name
@@ -149,7 +151,9 @@ func Lag(ctx context.Context, c *kafka.Client, group, topic string) ([]Partition
 	if err != nil {
 		return nil, fmt.Errorf("offset fetch: %w", err)
 	}
-	if committed.Error != nil {
+	// A group that never committed is "not found" to some brokers (kfake)
+	// and has offset -1 everywhere to others: both mean nothing committed.
+	if committed.Error != nil && !errors.Is(committed.Error, kafka.GroupIdNotFound) {
 		return nil, fmt.Errorf("offset fetch: %w", committed.Error)
 	}
 	ends := map[int]kafka.PartitionOffsets{}
@@ -201,7 +205,7 @@ type LagMonitor struct {
 // NewLagMonitor registers the lag metrics with reg.
 func NewLagMonitor(brokers []string, group, topic string, interval time.Duration, reg prometheus.Registerer, log *zap.Logger) *LagMonitor {
 	m := &LagMonitor{
-		client:   &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second},
+		client:   &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: &kafka.Transport{}},
 		group:    group,
 		topic:    topic,
 		interval: interval,
@@ -223,6 +227,7 @@ func NewLagMonitor(brokers []string, group, topic string, interval time.Duration
 func (m *LagMonitor) Run(ctx context.Context) error {
 	t := time.NewTicker(m.interval)
 	defer t.Stop()
+	defer m.client.Transport.(*kafka.Transport).CloseIdleConnections()
 	for {
 		m.measure(ctx)
 		select {
