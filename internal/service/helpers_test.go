@@ -32,6 +32,10 @@ type env struct {
 	brokers []string
 	redis   string
 	cfg     config.Config
+	// tr is this test's own transport: kafka-go's shared DefaultTransport
+	// caches metadata for 6 s, so another test's clients would hide the
+	// topics this test just created.
+	tr *kafka.Transport
 }
 
 func newEnv(t *testing.T) *env {
@@ -57,7 +61,9 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Logf("real Kafka %v, real Redis %s, topics %s-*", brokers, redisAddr, id)
-	return &env{t: t, brokers: brokers, redis: redisAddr, cfg: cfg}
+	tr := &kafka.Transport{MetadataTTL: 500 * time.Millisecond}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &env{t: t, brokers: brokers, redis: redisAddr, cfg: cfg, tr: tr}
 }
 
 // start runs the service in-process until the returned stop is called.
@@ -100,7 +106,7 @@ func record(ev events.Event) kafka.Message {
 
 func (e *env) produce(msgs ...kafka.Message) {
 	e.t.Helper()
-	w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: e.cfg.Kafka.InputTopic,
+	w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: e.cfg.Kafka.InputTopic, Transport: e.tr,
 		Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, BatchSize: 1000}
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -130,7 +136,7 @@ func (e *env) readAll(topic string) []kafka.Message {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(e.brokers...)}
+	c := &kafka.Client{Addr: kafka.TCP(e.brokers...), Transport: e.tr}
 	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil || len(md.Topics) != 1 || md.Topics[0].Error != nil {
 		e.t.Fatalf("metadata %s: %v", topic, err)
@@ -166,7 +172,7 @@ func (e *env) readAll(topic string) []kafka.Message {
 // waitNoLag waits until the group has committed everything produced.
 func (e *env) waitNoLag(timeout time.Duration) {
 	e.t.Helper()
-	c := &kafka.Client{Addr: kafka.TCP(e.brokers...)}
+	c := &kafka.Client{Addr: kafka.TCP(e.brokers...), Transport: e.tr}
 	deadline := time.Now().Add(timeout)
 	var last []kafkaadmin.PartitionLag
 	for time.Now().Before(deadline) {

@@ -242,7 +242,7 @@ func TestSIGKILLMidStream(t *testing.T) {
 		}
 		return cmd
 	}
-	client := &kafka.Client{Addr: kafka.TCP(e.brokers...)}
+	client := &kafka.Client{Addr: kafka.TCP(e.brokers...), Transport: e.tr}
 	committed := func() int64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
