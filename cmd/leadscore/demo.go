@@ -45,6 +45,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer stop()
 	var wg sync.WaitGroup
 	var watchErr error
+	watchDone := make(chan struct{})
 	if *watch {
 		var summary func() demo.Summary
 		if *metricsURL != "" {
@@ -56,9 +57,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); watchErr = w.Run(ctx) }()
+		go func() { defer wg.Done(); defer close(watchDone); watchErr = w.Run(ctx) }()
 		select {
 		case <-w.Ready():
+		case <-watchDone:
+			return fmt.Errorf("live view: %w", watchErr)
 		case <-ctx.Done():
 		}
 	}

@@ -167,51 +167,27 @@ type start struct {
 }
 
 // endOffsets finds every partition of both topics and its end offset,
-// waiting for topics that do not exist yet.
+// waiting for topics that do not exist yet. Errors are retried for a minute:
+// right after a topic is created a broker may answer "not leader" for a while.
 func (w *Watcher) endOffsets(ctx context.Context, c *kafka.Client) ([]start, error) {
 	topics := []string{w.o.TransitionsTopic, w.o.DeadLetterTopic}
 	wait := time.NewTicker(500 * time.Millisecond)
 	defer wait.Stop()
-	logged := false
+	giveUp := time.Now().Add(time.Minute)
+	loggedMissing, loggedErr := false, false
 	for {
-		md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
-		if err != nil {
-			return nil, fmt.Errorf("metadata of %v: %w", topics, err)
-		}
-		req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-		var missing []string
-		for _, t := range md.Topics {
-			if t.Error != nil || len(t.Partitions) == 0 {
-				if t.Error != nil && !errors.Is(t.Error, kafka.UnknownTopicOrPartition) &&
-					!errors.Is(t.Error, kafka.LeaderNotAvailable) {
-					return nil, fmt.Errorf("metadata of %s: %w", t.Name, t.Error)
-				}
-				missing = append(missing, t.Name)
-				continue
-			}
-			for _, p := range t.Partitions {
-				req.Topics[t.Name] = append(req.Topics[t.Name], kafka.LastOffsetOf(p.ID))
-			}
-		}
-		if len(missing) == 0 {
-			lo, err := c.ListOffsets(ctx, req)
-			if err != nil {
-				return nil, fmt.Errorf("end offsets of %v: %w", topics, err)
-			}
-			var starts []start
-			for topic, parts := range lo.Topics {
-				for _, p := range parts {
-					if p.Error != nil {
-						return nil, fmt.Errorf("end offset of %s/%d: %w", topic, p.Partition, p.Error)
-					}
-					starts = append(starts, start{topic, p.Partition, p.LastOffset})
-				}
-			}
+		starts, missing, err := w.tryEndOffsets(ctx, c, topics)
+		switch {
+		case err == nil && len(missing) == 0:
 			return starts, nil
-		}
-		if !logged {
+		case err != nil && (ctx.Err() != nil || time.Now().After(giveUp)):
+			return nil, err
+		case err != nil && !loggedErr:
+			w.o.Log.Info("watcher retrying", zap.Error(err))
+			loggedErr = true
+		case err == nil && !loggedMissing:
 			w.o.Log.Info("watcher waiting for topics", zap.Strings("topics", missing))
-			logged = true
+			loggedMissing = true
 		}
 		select {
 		case <-ctx.Done():
@@ -219,6 +195,45 @@ func (w *Watcher) endOffsets(ctx context.Context, c *kafka.Client) ([]start, err
 		case <-wait.C:
 		}
 	}
+}
+
+func (w *Watcher) tryEndOffsets(ctx context.Context, c *kafka.Client, topics []string) ([]start, []string, error) {
+	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		return nil, nil, fmt.Errorf("metadata of %v: %w", topics, err)
+	}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	var missing []string
+	for _, t := range md.Topics {
+		if t.Error != nil || len(t.Partitions) == 0 {
+			if t.Error != nil && !errors.Is(t.Error, kafka.UnknownTopicOrPartition) &&
+				!errors.Is(t.Error, kafka.LeaderNotAvailable) {
+				return nil, nil, fmt.Errorf("metadata of %s: %w", t.Name, t.Error)
+			}
+			missing = append(missing, t.Name)
+			continue
+		}
+		for _, p := range t.Partitions {
+			req.Topics[t.Name] = append(req.Topics[t.Name], kafka.LastOffsetOf(p.ID))
+		}
+	}
+	if len(missing) > 0 {
+		return nil, missing, nil
+	}
+	lo, err := c.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("end offsets of %v: %w", topics, err)
+	}
+	var starts []start
+	for topic, parts := range lo.Topics {
+		for _, p := range parts {
+			if p.Error != nil {
+				return nil, nil, fmt.Errorf("end offset of %s/%d: %w", topic, p.Partition, p.Error)
+			}
+			starts = append(starts, start{topic, p.Partition, p.LastOffset})
+		}
+	}
+	return starts, nil, nil
 }
 
 type item struct {

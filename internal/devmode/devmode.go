@@ -147,7 +147,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	wg.Add(1)
-	go func() { defer wg.Done(); fail("live view", w.Run(runCtx)) }()
+	go func() { defer wg.Done(); fail("live view", w.Run(runCtx)) }() // a failure stops runCtx
 
 	if o.Demo {
 		wg.Add(1)
