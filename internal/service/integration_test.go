@@ -3,6 +3,7 @@ package service_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand"
@@ -16,10 +17,12 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/leadscore/leadscore/events"
 	"github.com/leadscore/leadscore/internal/httpapi"
 	"github.com/leadscore/leadscore/internal/kafkaadmin"
+	"github.com/leadscore/leadscore/internal/service"
 	"github.com/leadscore/leadscore/sink"
 )
 
@@ -331,4 +334,22 @@ type prefixWriter struct{ t *testing.T }
 func (w *prefixWriter) Write(p []byte) (int, error) {
 	w.t.Log("leadscore: " + strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// TestMissingTopicsFailStartupWhenCreationIsOff checks the other half of the
+// topic contract: with kafka.create_topics off, start-up fails naming the
+// missing topic and the setting that fixes it.
+func TestMissingTopicsFailStartupWhenCreationIsOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	e := newEnv(t)
+	e.cfg.Kafka.CreateTopics = false
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err := service.Run(ctx, e.cfg, zaptest.NewLogger(t), service.Options{})
+	if !errors.Is(err, kafkaadmin.ErrMissingTopic) || !strings.Contains(err.Error(), e.cfg.Kafka.InputTopic) ||
+		!strings.Contains(err.Error(), "LEADSCORE_KAFKA_CREATE_TOPICS") {
+		t.Fatalf("err = %v, want ErrMissingTopic naming %s and the fix", err, e.cfg.Kafka.InputTopic)
+	}
 }
