@@ -1,7 +1,9 @@
 package events
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -148,6 +150,34 @@ var plainStringByte = func() (t [256]bool) {
 	return t
 }()
 
+// nextSpecialByte returns the index of the first quote, backslash or
+// control character in data[i:], or len(data). Strings are most of a
+// record, so it looks at 8 bytes at a time.
+func nextSpecialByte(data []byte, i int) int {
+	for ; i+8 <= len(data); i += 8 {
+		if m := specialBytes(binary.LittleEndian.Uint64(data[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(data); i++ {
+		if !plainStringByte[data[i]] {
+			return i
+		}
+	}
+	return i
+}
+
+// specialBytes returns a mask with the high bit set in each byte of w that
+// is a quote, a backslash or a control character. Each term is the classic
+// "has a zero byte" test (on w-0x20.., w^'"'.., w^'\\'..); a borrow can
+// flag a byte above a real hit, never below, so the lowest flag is exact.
+func specialBytes(w uint64) uint64 {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	q := w ^ (lsb * '"')
+	bs := w ^ (lsb * '\\')
+	return ((w-lsb*0x20)&^w | (q-lsb)&^q | (bs-lsb)&^bs) & msb
+}
+
 func (s *scanner) skipWS() {
 	// Most calls find no whitespace at all: compact JSON.
 	if s.pos < len(s.data) && s.data[s.pos] > ' ' {
@@ -285,13 +315,12 @@ func (s *scanner) str() (span, bool) {
 	data := s.data
 	start := s.pos + 1
 	escaped := false
-	for i := start; i < len(data); {
-		c := data[i]
-		if plainStringByte[c] {
-			i++
-			continue
+	for i := start; ; {
+		i = nextSpecialByte(data, i)
+		if i >= len(data) {
+			break
 		}
-		switch c {
+		switch c := data[i]; c {
 		case '"':
 			s.pos = i + 1
 			return span{kind: kindString, escaped: escaped, start: start, end: i}, true

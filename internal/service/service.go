@@ -46,7 +46,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opt Options) e
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	model, err := scorer.NewModel(cfg.Rules, cfg.State.DedupeWindow, cfg.State.History)
+	model, err := BuildModel(cfg)
 	if err != nil {
 		return err
 	}
@@ -162,6 +162,13 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opt Options) e
 	perr := pub.Close()
 	log.Info("leadscore stopped")
 	return errors.Join(pipeErr, httpErr, wrap("close reader", rerr), wrap("close writer", perr))
+}
+
+// BuildModel compiles the scoring model a configuration describes. It is
+// the one place that turns configuration into a model: start-up and reloads
+// both use it.
+func BuildModel(cfg config.Config) (*scorer.Model, error) {
+	return scorer.NewModel(cfg.Rules, cfg.State.DedupeWindow, cfg.State.History)
 }
 
 func wrap(what string, err error) error {
