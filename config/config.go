@@ -78,6 +78,9 @@ type Input struct {
 type State struct {
 	DedupeWindow int `yaml:"dedupe_window" env:"LEADSCORE_STATE_DEDUPE_WINDOW"`
 	History      int `yaml:"history" env:"LEADSCORE_STATE_HISTORY"`
+	// DecayInterval is how often the decay scheduler looks for leads whose
+	// band time alone has changed.
+	DecayInterval time.Duration `yaml:"decay_interval" env:"LEADSCORE_STATE_DECAY_INTERVAL"`
 }
 
 // Log configures zap.
@@ -86,34 +89,147 @@ type Log struct {
 	Format string `yaml:"format" env:"LEADSCORE_LOG_FORMAT"`
 }
 
-// Rules is the scoring model: what each event earns, the bands and the stages.
+// Rules is the scoring model: what each event earns, how scores decay, the
+// bands and the stages.
 type Rules struct {
-	Version string  `yaml:"version"`
-	Rules   []Rule  `yaml:"rules"`
-	Bands   []Band  `yaml:"bands"`
-	Stages  []Stage `yaml:"stages"`
+	Version string `yaml:"version"`
+	// HalfLife is how long the engagement score takes to halve with no new
+	// activity; 0 turns decay off. Fit scores never decay.
+	HalfLife Duration `yaml:"half_life,omitempty"`
+	Rules    []Rule   `yaml:"rules"`
+	Bands    []Band   `yaml:"bands"`
+	Stages   []Stage  `yaml:"stages"`
 }
 
-// Rule gives Points to every event of Type whose properties equal all of When.
+// Score kinds a rule can feed.
+const (
+	ScoreEngagement = "engagement"
+	ScoreFit        = "fit"
+)
+
+// Rule gives Points to every event of Type (or any type, for "*") whose
+// properties satisfy When (equality) and every Condition.
 type Rule struct {
-	Name   string            `yaml:"name"`
-	Type   string            `yaml:"type"`
-	When   map[string]string `yaml:"when,omitempty"`
-	Points float64           `yaml:"points"`
+	Name       string            `yaml:"name"`
+	Type       string            `yaml:"type"`
+	When       map[string]string `yaml:"when,omitempty"`
+	Conditions []Condition       `yaml:"conditions,omitempty"`
+	Points     float64           `yaml:"points"`
+	// Score is "engagement" (the default: behaviour, decays) or "fit" (who
+	// the lead is, from profile properties; does not decay, and counts the
+	// lead's latest attributes, so a changed job title re-scores).
+	Score string `yaml:"score,omitempty"`
+	// FirstTimeOnly scores the rule once per lead, ever.
+	FirstTimeOnly bool `yaml:"first_time_only,omitempty"`
+	// Cap limits what the rule gives one lead per window of time.
+	Cap *Cap `yaml:"cap,omitempty"`
 }
 
-// Band is entered when the score is at least Min (the first band has no minimum).
+// Condition tests one event property. Every operator given must hold.
+type Condition struct {
+	Property string   `yaml:"property"`
+	Equals   *string  `yaml:"equals,omitempty"`
+	Prefix   string   `yaml:"prefix,omitempty"`
+	Glob     string   `yaml:"glob,omitempty"` // path.Match syntax: * ? [a-z]
+	In       []string `yaml:"in,omitempty"`
+	Exists   *bool    `yaml:"exists,omitempty"`
+	GT       *float64 `yaml:"gt,omitempty"`
+	GTE      *float64 `yaml:"gte,omitempty"`
+	LT       *float64 `yaml:"lt,omitempty"`
+	LTE      *float64 `yaml:"lte,omitempty"`
+}
+
+// Cap bounds a rule's points per lead per window (windows are aligned on
+// the Unix epoch, by the events' occurred_at).
+type Cap struct {
+	Points float64  `yaml:"points"`
+	Per    Duration `yaml:"per"`
+}
+
+// Band is entered when the score reaches Min and left when it falls below
+// Exit (default Min): Exit below Min is hysteresis, so a lead hovering at a
+// boundary does not flap. The first band has neither.
 type Band struct {
-	Name string  `yaml:"name"`
-	Min  float64 `yaml:"min"`
+	Name string   `yaml:"name"`
+	Min  float64  `yaml:"min"`
+	Exit *float64 `yaml:"exit,omitempty"`
 }
 
-// Stage is reached when the score is at least MinScore or an event of one of
-// the OnEvents types arrives. The first stage is where every lead starts.
+// Stage is a lifecycle stage. The first stage is where every lead starts.
+// A lead moves to a stage when one of its entry criteria holds and its
+// current stage is listed in From; when several stages qualify, the one
+// declared last wins.
 type Stage struct {
-	Name     string   `yaml:"name"`
+	Name string `yaml:"name"`
+	// From lists the stages a lead may enter this one from: these are the
+	// only moves there are. Default: every stage declared before it.
+	From []string `yaml:"from,omitempty"`
+	// MinScore and OnEvents are shorthands: each adds one entry criterion.
 	MinScore *float64 `yaml:"min_score,omitempty"`
 	OnEvents []string `yaml:"on_events,omitempty"`
+	// EnterWhen lists further entry criteria; any one suffices.
+	EnterWhen []Criterion `yaml:"enter_when,omitempty"`
+}
+
+// Criterion holds when all of its parts do.
+type Criterion struct {
+	MinScore *float64 `yaml:"min_score,omitempty"` // the combined score is at least this
+	OnEvents []string `yaml:"on_events,omitempty"` // the event being applied is of one of these types
+	OnRules  []string `yaml:"on_rules,omitempty"`  // the event being applied matched one of these rules
+	// RecentEvents and Within: an event of one of these types happened
+	// within Within before the event being applied.
+	RecentEvents []string `yaml:"recent_events,omitempty"`
+	Within       Duration `yaml:"within,omitempty"`
+}
+
+// Duration is a time.Duration that YAML and the environment may also write
+// in days ("30d", "1d12h").
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// ParseDuration parses "30d", "1d12h", "90m", "2h45m".
+func ParseDuration(s string) (Duration, error) {
+	s = strings.TrimSpace(s)
+	var days int64
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		n, err := strconv.ParseInt(s[:i], 10, 64)
+		if err != nil || n < 0 || n > 100000 {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		days, s = n, s[i+1:]
+		if s == "" {
+			return Duration(time.Duration(days) * 24 * time.Hour), nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q: use forms like 30d, 12h, 90m", s)
+	}
+	return Duration(time.Duration(days)*24*time.Hour + d), nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = v
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// String formats days when whole.
+func (d Duration) String() string {
+	t := time.Duration(d)
+	if t != 0 && t%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", t/(24*time.Hour))
+	}
+	return t.String()
 }
 
 // Secret is a string that never prints.
@@ -172,11 +288,18 @@ func LoadRules(path string) (Rules, error) {
 	if err != nil {
 		return Rules{}, fmt.Errorf("read rules: %w", err)
 	}
-	var r Rules
-	if err := decodeYAML(b, &r); err != nil {
+	r, err := ParseRules(b)
+	if err != nil {
 		return Rules{}, fmt.Errorf("rules %s: %w", path, err)
 	}
 	return r, nil
+}
+
+// ParseRules decodes a rules section from YAML. It does not validate.
+func ParseRules(b []byte) (Rules, error) {
+	var r Rules
+	err := decodeYAML(b, &r)
+	return r, err
 }
 
 // decodeYAML decodes strictly: an unknown field is a typo, not something to

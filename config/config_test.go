@@ -337,7 +337,7 @@ func TestValidate(t *testing.T) {
 		}, []want{{"rules.bands[2].min", "lowest first with rising minimums"}}},
 		{"stage without a way in", func(c *config.Config) {
 			c.Rules.Stages = []config.Stage{{Name: "lead"}, {Name: "mql"}}
-		}, []want{{"rules.stages[1]", "give it min_score, on_events or both"}}},
+		}, []want{{"rules.stages[1]", "give it min_score, on_events or enter_when"}}},
 		{"stage with min_score only", func(c *config.Config) {
 			c.Rules.Stages = []config.Stage{{Name: "lead"}, {Name: "mql", MinScore: ptr(8.0)}}
 		}, nil},

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"path"
 	"strings"
 	"time"
 )
@@ -42,6 +43,7 @@ const (
 	maxHistory    = 256
 	maxBatch      = 100000
 	maxPartitions = 10000
+	maxConditions = 32
 )
 
 // Validate checks the whole configuration once, at start-up, and returns
@@ -118,6 +120,9 @@ func (c *Config) Validate() error {
 	if c.State.History < 1 || c.State.History > maxHistory {
 		add("state.history", fmt.Sprintf("%d is out of range", c.State.History), fmt.Sprintf("use 1 to %d", maxHistory))
 	}
+	if c.State.DecayInterval < 10*time.Millisecond || c.State.DecayInterval > time.Hour {
+		add("state.decay_interval", fmt.Sprintf("%s is out of range", c.State.DecayInterval), "use 10ms to 1h")
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -156,6 +161,37 @@ func (r *Rules) Validate() []error {
 		if math.IsNaN(rule.Points) || math.Abs(rule.Points) > maxPoints {
 			add(f+".points", fmt.Sprintf("%v is out of range", rule.Points), fmt.Sprintf("use -%g to %g", float64(maxPoints), float64(maxPoints)))
 		}
+		switch rule.Score {
+		case "", ScoreEngagement, ScoreFit:
+		default:
+			add(f+".score", fmt.Sprintf("%q is unknown", rule.Score), "use engagement (behaviour, decays) or fit (who the lead is)")
+		}
+		if rule.Type == "*" && rule.Score != ScoreFit {
+			add(f+".type", `"*" (any event) is for fit rules`, "name an event type, or set score: fit")
+		}
+		if len(rule.Conditions) > maxConditions {
+			add(f+".conditions", fmt.Sprintf("%d conditions", len(rule.Conditions)), fmt.Sprintf("keep it to %d", maxConditions))
+		}
+		for j, c := range rule.Conditions {
+			validateCondition(add, fmt.Sprintf("%s.conditions[%d]", f, j), c)
+		}
+		if c := rule.Cap; c != nil {
+			if !(c.Points > 0) || c.Points > maxPoints {
+				add(f+".cap.points", fmt.Sprintf("%v is out of range", c.Points), "use a positive number of points per window")
+			}
+			if c.Per.D() < time.Minute || c.Per.D() > 366*24*time.Hour {
+				add(f+".cap.per", fmt.Sprintf("%s is out of range", c.Per), "use a window from 1m to 366d, e.g. 1d")
+			}
+			if rule.Score == ScoreFit {
+				add(f+".cap", "fit rules cannot be capped", "remove the cap: a fit rule counts once while its conditions hold")
+			}
+		}
+		if rule.FirstTimeOnly && rule.Score == ScoreFit {
+			add(f+".first_time_only", "fit rules count once already", "remove first_time_only")
+		}
+	}
+	if h := r.HalfLife.D(); h != 0 && (h < time.Hour || h > 10*366*24*time.Hour) {
+		add("rules.half_life", fmt.Sprintf("%s is out of range", r.HalfLife), "use 0 (no decay) or 1h to 3660d, e.g. 30d")
 	}
 	if len(r.Bands) == 0 || len(r.Bands) > maxLevels {
 		add("rules.bands", fmt.Sprintf("%d bands", len(r.Bands)), fmt.Sprintf("declare 1 to %d bands, lowest first", maxLevels))
@@ -173,33 +209,143 @@ func (r *Rules) Validate() []error {
 		if math.IsNaN(b.Min) || math.IsInf(b.Min, 0) {
 			add(f+".min", "is not a finite number", "use a number")
 		}
+		if b.Exit != nil {
+			switch {
+			case i == 0:
+				add(f+".exit", "the first band cannot be left downwards", "remove exit from the first band")
+			case math.IsNaN(*b.Exit) || *b.Exit > b.Min:
+				add(f+".exit", fmt.Sprintf("%v is above the band's min %v", *b.Exit, b.Min), "set exit at or below min: enter at min, leave below exit")
+			case i > 1 && *b.Exit <= r.Bands[i-1].Min:
+				add(f+".exit", fmt.Sprintf("%v is not above the previous band's min %v", *b.Exit, r.Bands[i-1].Min), "keep exit between the previous band's min and this band's min")
+			}
+		}
 	}
 	if len(r.Stages) == 0 || len(r.Stages) > maxLevels {
 		add("rules.stages", fmt.Sprintf("%d stages", len(r.Stages)), fmt.Sprintf("declare 1 to %d stages, first stage first", maxLevels))
 	}
 	seen = map[string]bool{}
-	for i, s := range r.Stages {
+	stageIdx := map[string]int{}
+	for i, st := range r.Stages {
+		if _, dup := stageIdx[st.Name]; !dup {
+			stageIdx[st.Name] = i
+		}
+	}
+	for i, st := range r.Stages {
 		f := fmt.Sprintf("rules.stages[%d]", i)
-		checkName(add, f+".name", s.Name, seen)
+		checkName(add, f+".name", st.Name, seen)
 		if i == 0 {
-			if s.MinScore != nil || len(s.OnEvents) > 0 {
-				add(f, "the first stage has entry conditions", "leave min_score and on_events out: every lead starts there")
+			if st.MinScore != nil || len(st.OnEvents) > 0 || len(st.EnterWhen) > 0 || len(st.From) > 0 {
+				add(f, "the first stage has entry conditions", "leave min_score, on_events, enter_when and from out: every lead starts there")
 			}
 			continue
 		}
-		if s.MinScore == nil && len(s.OnEvents) == 0 {
-			add(f, "has no way in", "give it min_score, on_events or both")
+		if st.MinScore == nil && len(st.OnEvents) == 0 && len(st.EnterWhen) == 0 {
+			add(f, "has no way in", "give it min_score, on_events or enter_when")
 		}
-		if s.MinScore != nil && (math.IsNaN(*s.MinScore) || math.IsInf(*s.MinScore, 0)) {
+		if st.MinScore != nil && (math.IsNaN(*st.MinScore) || math.IsInf(*st.MinScore, 0)) {
 			add(f+".min_score", "is not a finite number", "use a number")
 		}
-		for j, t := range s.OnEvents {
+		for j, t := range st.OnEvents {
 			if t == "" {
 				add(fmt.Sprintf("%s.on_events[%d]", f, j), "is empty", "name an event type")
 			}
 		}
+		for j, from := range st.From {
+			switch k, ok := stageIdx[from]; {
+			case !ok:
+				add(fmt.Sprintf("%s.from[%d]", f, j), fmt.Sprintf("%q is not a declared stage", from), "name a stage declared in rules.stages")
+			case k == i:
+				add(fmt.Sprintf("%s.from[%d]", f, j), "a stage cannot be entered from itself", "remove it")
+			}
+		}
+		for j, c := range st.EnterWhen {
+			cf := fmt.Sprintf("%s.enter_when[%d]", f, j)
+			if c.MinScore == nil && len(c.OnEvents) == 0 && len(c.OnRules) == 0 && len(c.RecentEvents) == 0 {
+				add(cf, "is empty", "give it min_score, on_events, on_rules or recent_events")
+			}
+			if c.MinScore != nil && (math.IsNaN(*c.MinScore) || math.IsInf(*c.MinScore, 0)) {
+				add(cf+".min_score", "is not a finite number", "use a number")
+			}
+			for _, name := range c.OnRules {
+				if !names[name] {
+					add(cf+".on_rules", fmt.Sprintf("%q is not a rule", name), "name a rule declared in rules.rules")
+				}
+			}
+			if (len(c.RecentEvents) > 0) != (c.Within > 0) {
+				add(cf, "recent_events and within go together", "give both: e.g. recent_events: [webinar_registration], within: 14d")
+			}
+			if c.Within.D() > 366*24*time.Hour {
+				add(cf+".within", fmt.Sprintf("%s is out of range", c.Within), "use at most 366d")
+			}
+		}
+	}
+	// Every stage must be reachable from the first through declared moves.
+	if len(r.Stages) > 0 {
+		reached := map[string]bool{r.Stages[0].Name: true}
+		for changed := true; changed; {
+			changed = false
+			for i, st := range r.Stages[1:] {
+				if reached[st.Name] {
+					continue
+				}
+				for _, from := range stageFrom(r.Stages, i+1) {
+					if reached[from] {
+						reached[st.Name], changed = true, true
+						break
+					}
+				}
+			}
+		}
+		for i, st := range r.Stages {
+			if !reached[st.Name] && st.Name != "" {
+				add(fmt.Sprintf("rules.stages[%d].from", i), fmt.Sprintf("stage %q cannot be reached from %q", st.Name, r.Stages[0].Name),
+					"list in from a stage that leads back to the first one")
+			}
+		}
 	}
 	return errs
+}
+
+// StageFrom returns the stages stage i may be entered from: its From, or
+// every stage declared before it.
+func stageFrom(stages []Stage, i int) []string {
+	if len(stages[i].From) > 0 {
+		return stages[i].From
+	}
+	out := make([]string, 0, i)
+	for _, s := range stages[:i] {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+// StageFrom is stageFrom for other packages.
+func (r *Rules) StageFrom(i int) []string { return stageFrom(r.Stages, i) }
+
+func validateCondition(add func(string, string, string), f string, c Condition) {
+	if c.Property == "" {
+		add(f+".property", "is empty", "name the event property to test")
+	}
+	ops := 0
+	for _, set := range []bool{c.Equals != nil, c.Prefix != "", c.Glob != "", len(c.In) > 0, c.Exists != nil,
+		c.GT != nil, c.GTE != nil, c.LT != nil, c.LTE != nil} {
+		if set {
+			ops++
+		}
+	}
+	if ops == 0 {
+		add(f, "tests nothing", "give one of equals, prefix, glob, in, exists, gt, gte, lt, lte")
+	}
+	if c.Glob != "" {
+		if _, err := path.Match(c.Glob, ""); err != nil {
+			add(f+".glob", fmt.Sprintf("%q is not a valid pattern", c.Glob), "use * ? and [a-z] (path.Match syntax)")
+		}
+	}
+	for _, n := range []*float64{c.GT, c.GTE, c.LT, c.LTE} {
+		if n != nil && (math.IsNaN(*n) || math.IsInf(*n, 0)) {
+			add(f, "a numeric bound is not a finite number", "use a number")
+		}
+	}
 }
 
 func checkName(add func(string, string, string), field, name string, seen map[string]bool) {
@@ -221,10 +367,11 @@ func (r *Rules) VersionOf() string {
 		return r.Version
 	}
 	b, _ := json.Marshal(struct {
+		H Duration
 		R []Rule
 		B []Band
 		S []Stage
-	}{r.Rules, r.Bands, r.Stages}) // maps marshal with sorted keys: stable
+	}{r.HalfLife, r.Rules, r.Bands, r.Stages}) // maps marshal with sorted keys: stable
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:6])
 }

@@ -1,6 +1,10 @@
 package scorer
 
 import (
+	"math"
+	"strconv"
+	"time"
+
 	"github.com/leadscore/leadscore/events"
 )
 
@@ -37,6 +41,9 @@ func (o Outcome) String() string {
 	return "unknown"
 }
 
+// maxAttrBytes bounds a stored profile attribute.
+const maxAttrBytes = 128
+
 // Apply applies one lead's events, in order, to its state. It is pure: the
 // same state and inputs always give the same result. found says whether the
 // state existed; a new lead starts in the lowest band and the first stage
@@ -45,7 +52,7 @@ func (o Outcome) String() string {
 // new ones, and the recorded ones of redelivered events.
 func (m *Model) Apply(leadID string, st *LeadState, found bool, in []Input, outcomes []Outcome, out []Transition) []Transition {
 	if !found {
-		*st = LeadState{Band: m.bands[0].Name, Stage: m.stages[0].name}
+		*st = LeadState{Band: m.bands[0].name, Stage: m.stages[0].name}
 	}
 	for i := range in {
 		x := &in[i]
@@ -94,54 +101,354 @@ func (m *Model) remember(st *LeadState, h uint64) bool {
 			return false
 		}
 	}
-	if len(st.Recent) >= m.window {
-		n := copy(st.Recent, st.Recent[len(st.Recent)-m.window+1:])
-		st.Recent = st.Recent[:n]
-	}
-	st.Recent = append(st.Recent, h)
+	st.Recent = appendBounded(st.Recent, h, m.window)
 	return true
 }
 
-func (m *Model) score(leadID string, st *LeadState, e *events.Event, out []Transition) []Transition {
-	st.Score += m.Points(e)
-	st.Events++
-	if st.FirstSeen.IsZero() || e.OccurredAt.Before(st.FirstSeen) {
-		st.FirstSeen = e.OccurredAt
+// appendBounded appends x, dropping the oldest elements beyond max.
+func appendBounded[T any](s []T, x T, max int) []T {
+	if len(s) >= max {
+		n := copy(s, s[len(s)-max+1:])
+		s = s[:n]
 	}
-	if e.OccurredAt.After(st.LastEventAt) {
-		st.LastEventAt = e.OccurredAt
-	}
+	return append(s, x)
+}
 
-	if to := m.bands[m.band(st.Score)].Name; to != st.Band {
-		out = m.emit(leadID, st, e, KindBand, st.Band, to, out)
+// ScoreAt returns the lead's combined score at time t: the engagement score
+// decayed to t, plus the fit score.
+func (m *Model) ScoreAt(st *LeadState, t time.Time) float64 {
+	return st.Eng*m.decay(st.Ref, t) + st.Fit
+}
+
+// decay returns the factor a score at from has shrunk by at to (above 1
+// when to is before from).
+func (m *Model) decay(from, to time.Time) float64 {
+	if m.halfLife == 0 || from.IsZero() || from.Equal(to) {
+		return 1
+	}
+	return math.Exp2(-float64(to.Sub(from)) / float64(m.halfLife))
+}
+
+func (m *Model) score(leadID string, st *LeadState, e *events.Event, out []Transition) []Transition {
+	te := e.OccurredAt
+	now := te
+	if st.Clock.After(now) {
+		now = st.Clock // a late event is judged at the lead's present, not its own past
+	}
+	before := m.ScoreAt(st, now)
+
+	var matched []string
+	for _, r := range m.byType[e.Type] {
+		if !r.matches(e.Properties) {
+			continue
+		}
+		pts := r.points
+		if r.firstTime {
+			if containsHash(st.Fired, r.hash) {
+				continue
+			}
+			st.Fired = append(st.Fired, r.hash)
+		}
+		if r.capPer > 0 {
+			pts = m.capped(st, r, te, pts)
+		}
+		matched = append(matched, r.name)
+		if pts != 0 {
+			m.addEngagement(st, r.name, pts, te)
+		}
+	}
+	m.updateAttrs(st, e)
+	if m.recent[e.Type] {
+		st.Seen = upsertSeen(st.Seen, e.Type, te)
+	}
+	st.Events++
+	if st.FirstSeen.IsZero() || te.Before(st.FirstSeen) {
+		st.FirstSeen = te
+	}
+	if te.After(st.LastEventAt) {
+		st.LastEventAt = te
+	}
+	st.Clock = now
+
+	score := m.ScoreAt(st, now)
+	st.Changes = appendBounded(st.Changes, Change{EventID: e.ID, Type: e.Type, Rules: matched,
+		Delta: score - before, Score: score, At: te}, m.changes)
+
+	cause := cause{id: e.ID, typ: e.Type, rules: matched, at: te}
+	if to := m.bands[m.bandFor(m.bandIndex(st.Band), score)].name; to != st.Band {
+		out = m.emit(leadID, st, cause, KindBand, st.Band, to, score, out)
 		st.Band = to
 	}
 	cur := m.stageIndex(st.Stage)
-	if next := m.stageFor(st.Score, e.Type); next > cur {
+	if next := m.nextStage(st, cur, score, e.Type, matched, now); next != cur {
 		to := m.stages[next].name
-		out = m.emit(leadID, st, e, KindStage, st.Stage, to, out)
+		out = m.emit(leadID, st, cause, KindStage, st.Stage, to, score, out)
 		st.Stage = to
 	}
 	return out
 }
 
-func (m *Model) emit(leadID string, st *LeadState, e *events.Event, kind Kind, from, to string, out []Transition) []Transition {
+// capped returns how many of pts a capped rule may still give in the
+// event's window. Windows are counted by occurred_at; the lead keeps the
+// last two per rule, so an event more than a window late gets nothing.
+// Negative points are never capped.
+func (m *Model) capped(st *LeadState, r *rule, te time.Time, pts float64) float64 {
+	if pts <= 0 {
+		return pts
+	}
+	w := te.UnixMilli() / r.capPer
+	latest := int64(math.MinInt64)
+	for _, c := range st.Caps {
+		if c.Rule == r.hash && c.Window > latest {
+			latest = c.Window
+		}
+	}
+	if latest != math.MinInt64 && w < latest-1 {
+		return 0
+	}
+	// Keep this rule's windows w-1 and later (and every other rule's).
+	kept := st.Caps[:0]
+	for _, c := range st.Caps {
+		if c.Rule != r.hash || c.Window >= max(w, latest)-1 {
+			kept = append(kept, c)
+		}
+	}
+	st.Caps = kept
+	for i := range st.Caps {
+		c := &st.Caps[i]
+		if c.Rule == r.hash && c.Window == w {
+			give := min(pts, max(r.capPoints-c.Used, 0))
+			c.Used += give
+			return give
+		}
+	}
+	give := min(pts, r.capPoints)
+	st.Caps = append(st.Caps, CapUse{Rule: r.hash, Window: w, Used: give})
+	return give
+}
+
+// addEngagement adds points earned at te, in the frame of the reference
+// time Ref: whatever order events arrive in, each contributes
+// pts·2^(−(Ref−te)/h) once Ref is the latest event time.
+func (m *Model) addEngagement(st *LeadState, ruleName string, pts float64, te time.Time) {
+	if st.Ref.IsZero() {
+		st.Ref = te
+	}
+	if te.After(st.Ref) {
+		f := m.decay(st.Ref, te)
+		st.Eng *= f
+		for i := range st.Top {
+			st.Top[i].Points *= f
+		}
+		st.Ref = te
+	}
+	c := pts * m.decay(te, st.Ref)
+	st.Eng += c
+	for i := range st.Top {
+		if st.Top[i].Rule == ruleName {
+			st.Top[i].Points += c
+			return
+		}
+	}
+	if len(st.Top) < m.top {
+		st.Top = append(st.Top, Contribution{Rule: ruleName, Points: c})
+		return
+	}
+	smallest := 0
+	for i := range st.Top {
+		if math.Abs(st.Top[i].Points) < math.Abs(st.Top[smallest].Points) {
+			smallest = i
+		}
+	}
+	if math.Abs(c) > math.Abs(st.Top[smallest].Points) {
+		st.Top[smallest] = Contribution{Rule: ruleName, Points: c}
+	}
+}
+
+// updateAttrs keeps the event's values of the properties fit rules read and
+// recomputes the fit score from the lead's attributes.
+func (m *Model) updateAttrs(st *LeadState, e *events.Event) {
+	if len(m.fit) == 0 {
+		return
+	}
+	changed := false
+	for k, v := range e.Properties {
+		if !m.fitProps[k] {
+			continue
+		}
+		if len(v) > maxAttrBytes {
+			v = v[:maxAttrBytes]
+		}
+		found := false
+		for i := range st.Attrs {
+			if st.Attrs[i].Key == k {
+				found = true
+				if st.Attrs[i].Value != v {
+					st.Attrs[i].Value, changed = v, true
+				}
+			}
+		}
+		if !found {
+			st.Attrs, changed = append(st.Attrs, Attr{Key: k, Value: v}), true
+		}
+	}
+	if !changed {
+		return
+	}
+	attrs := make(map[string]string, len(st.Attrs))
+	for _, a := range st.Attrs {
+		attrs[a.Key] = a.Value
+	}
+	st.Fit = 0
+	for _, r := range m.fit {
+		if r.matches(attrs) {
+			st.Fit += r.points
+		}
+	}
+}
+
+func upsertSeen(seen []Seen, typ string, at time.Time) []Seen {
+	for i := range seen {
+		if seen[i].Type == typ {
+			if at.After(seen[i].At) {
+				seen[i].At = at
+			}
+			return seen
+		}
+	}
+	return append(seen, Seen{Type: typ, At: at})
+}
+
+func containsHash(hs []uint32, h uint32) bool {
+	for _, x := range hs {
+		if x == h {
+			return true
+		}
+	}
+	return false
+}
+
+// nextStage returns the stage the lead moves to: among the stages it may
+// enter from cur and whose entry criteria hold, the one declared last.
+func (m *Model) nextStage(st *LeadState, cur int, score float64, eventType string, matched []string, now time.Time) int {
+	for j := len(m.stages) - 1; j > 0; j-- {
+		if j == cur || !m.stages[j].from[cur] {
+			continue
+		}
+		for _, c := range m.stages[j].criteria {
+			if m.holds(&c, st, score, eventType, matched, now) {
+				return j
+			}
+		}
+	}
+	return cur
+}
+
+func (m *Model) holds(c *criterion, st *LeadState, score float64, eventType string, matched []string, now time.Time) bool {
+	if c.minScore != nil && score < *c.minScore {
+		return false
+	}
+	if c.onEvents != nil && !c.onEvents[eventType] {
+		return false
+	}
+	if c.onRules != nil {
+		ok := false
+		for _, r := range matched {
+			ok = ok || c.onRules[r]
+		}
+		if !ok {
+			return false
+		}
+	}
+	if len(c.recent) > 0 {
+		ok := false
+		for _, t := range c.recent {
+			for _, s := range st.Seen {
+				ok = ok || s.Type == t && !s.At.After(now) && now.Sub(s.At) <= c.within
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// cause is what made a transition happen.
+type cause struct {
+	id, typ string
+	rules   []string
+	at      time.Time
+}
+
+func (m *Model) emit(leadID string, st *LeadState, c cause, kind Kind, from, to string, score float64, out []Transition) []Transition {
 	t := Transition{
-		ID:             TransitionID(leadID, e.ID, kind, from, to),
+		ID:             TransitionID(leadID, c.id, kind, from, to),
 		LeadID:         leadID,
 		Kind:           kind,
 		From:           from,
 		To:             to,
-		Score:          st.Score,
-		OccurredAt:     e.OccurredAt,
-		CauseEventID:   e.ID,
-		CauseEventType: e.Type,
+		Score:          math.Round(score*100) / 100,
+		OccurredAt:     c.at,
+		CauseEventID:   c.id,
+		CauseEventType: c.typ,
+		CauseRules:     c.rules,
 		RulesVersion:   m.version,
 	}
-	if len(st.History) >= m.history {
-		n := copy(st.History, st.History[len(st.History)-m.history+1:])
-		st.History = st.History[:n]
-	}
-	st.History = append(st.History, t)
+	st.History = appendBounded(st.History, t, m.history)
 	return append(out, t)
+}
+
+// NextChange returns when decay alone will next move the lead's band — down
+// as its engagement fades, or up as a penalty fades — or the zero time if it
+// never will.
+func (m *Model) NextChange(st *LeadState) time.Time {
+	if m.halfLife == 0 || st.Eng == 0 || st.Ref.IsZero() {
+		return time.Time{}
+	}
+	cur := m.bandIndex(st.Band)
+	var thr float64 // the engagement value at which the band changes
+	switch {
+	case st.Eng > 0 && cur > 0:
+		thr = m.bands[cur].exit - st.Fit
+		if thr <= 0 || thr >= st.Eng {
+			return time.Time{} // fit alone holds the band, or it is not above the exit yet
+		}
+	case st.Eng < 0 && cur < len(m.bands)-1:
+		thr = m.bands[cur+1].enter - st.Fit
+		if thr >= 0 || thr <= st.Eng {
+			return time.Time{}
+		}
+	default:
+		return time.Time{}
+	}
+	// Eng·2^(−(t−Ref)/h) = thr  ⇔  t = Ref + h·log2(Eng/thr)
+	d := time.Duration(float64(m.halfLife) * math.Log2(st.Eng/thr))
+	t := st.Ref.Add(d).Truncate(time.Millisecond).Add(time.Millisecond)
+	if !t.After(st.Clock) {
+		t = st.Clock.Add(time.Millisecond)
+	}
+	return t
+}
+
+// Tick applies decay up to now: one band transition for each crossing due,
+// each at the instant it happened, so that ids are the same whichever
+// process ticks the lead. It returns the transitions appended to out.
+func (m *Model) Tick(leadID string, st *LeadState, now time.Time, out []Transition) []Transition {
+	for range len(m.bands) * 2 { // at most one crossing per band each way
+		t := m.NextChange(st)
+		if t.IsZero() || t.After(now) {
+			break
+		}
+		score := m.ScoreAt(st, t)
+		to := m.bands[m.bandFor(m.bandIndex(st.Band), score)].name
+		st.Clock = t
+		if to == st.Band {
+			continue // rounding: the crossing is a millisecond later; NextChange moves on from Clock
+		}
+		c := cause{id: "decay@" + strconv.FormatInt(t.UnixMilli(), 10), typ: DecayEventType, at: t}
+		out = m.emit(leadID, st, c, KindBand, st.Band, to, score, out)
+		st.Band = to
+	}
+	return out
 }

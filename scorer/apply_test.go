@@ -78,10 +78,17 @@ func TestApply(t *testing.T) {
 			},
 		},
 		{
-			name:      "a jump cold to hot is one transition",
-			in:        []*events.Event{ev("big", "support_upgrade_request"), ev("big2", "support_upgrade_request")},
-			wantScore: 16, wantBand: "hot", wantStage: "sql",
-			want: []string{"band cold>warm@8 by big", "stage lead>sql@8 by big", "band warm>hot@16 by big2"},
+			name: "a jump cold to hot is one transition (fit from an identify call)",
+			in: []*events.Event{ev("id", "identify", "job_title", "Head of Growth, VP", "company_size", "200",
+				"budget_known", "true")},
+			wantScore: 0, wantBand: "hot", wantStage: "mql",
+			want: []string{"band cold>hot@16 by id", "stage lead>mql@16 by id"},
+		},
+		{
+			name:      "an upgrade request makes an existing customer service qualified",
+			in:        []*events.Event{ev("up", "support_upgrade_request")},
+			wantScore: 8, wantBand: "warm", wantStage: "service_qualified",
+			want: []string{"band cold>warm@8 by up", "stage lead>service_qualified@8 by up"},
 		},
 		{
 			name: "negative points move a lead down a band; stages never move back",
@@ -115,8 +122,8 @@ func TestApply(t *testing.T) {
 			in := inputs(tt.in...)
 			oc := make([]Outcome, len(in))
 			got := m.Apply("L", &st, false, in, oc, nil)
-			if st.Score != tt.wantScore || st.Band != tt.wantBand || st.Stage != tt.wantStage {
-				t.Errorf("state = %v %s %s, want %v %s %s", st.Score, st.Band, st.Stage, tt.wantScore, tt.wantBand, tt.wantStage)
+			if st.Eng != tt.wantScore || st.Band != tt.wantBand || st.Stage != tt.wantStage {
+				t.Errorf("state = %v %s %s, want %v %s %s", st.Eng, st.Band, st.Stage, tt.wantScore, tt.wantBand, tt.wantStage)
 			}
 			if fmt.Sprint(summary(got)) != fmt.Sprint(tt.want) {
 				t.Errorf("transitions:\n got %v\nwant %v", summary(got), tt.want)
@@ -136,13 +143,13 @@ func TestApplyRedeliveryRepublishesWithSameIDs(t *testing.T) {
 	first := inputs(ev("p", "page_view", "page", "pricing"), ev("d", "download"), ev("o", "email_open"))
 	oc := make([]Outcome, 3)
 	orig := m.Apply("L", &st, false, first, oc, nil)
-	before := st.Score
+	before := st.Eng
 
 	// The same records again (a crash before the commit): nothing counts
 	// twice, and the transitions come back with the same ids.
 	again := m.Apply("L", &st, true, first, oc, nil)
-	if st.Score != before {
-		t.Fatalf("score changed on redelivery: %v -> %v", before, st.Score)
+	if st.Eng != before {
+		t.Fatalf("score changed on redelivery: %v -> %v", before, st.Eng)
 	}
 	for i, o := range oc {
 		if o != OutcomeRedelivered {

@@ -2,7 +2,9 @@ package scorer
 
 import (
 	"context"
+	"sort"
 	"sync"
+	"time"
 )
 
 // MemStore is an in-memory Store for unit tests and tools. It keeps states
@@ -13,8 +15,9 @@ type MemStore struct {
 }
 
 type memLead struct {
-	version int64
-	state   []byte
+	version          int64
+	scoring, explain []byte
+	next             time.Time
 }
 
 // NewMemStore returns an empty MemStore.
@@ -30,7 +33,7 @@ func (s *MemStore) Load(_ context.Context, ids []string) ([]Stored, error) {
 		if !ok {
 			continue
 		}
-		if err := out[i].State.UnmarshalBinary(id, l.state); err != nil {
+		if err := out[i].State.UnmarshalBinary(id, l.scoring, l.explain); err != nil {
 			return nil, err
 		}
 		out[i].Version, out[i].Found = l.version, true
@@ -47,8 +50,41 @@ func (s *MemStore) Save(_ context.Context, ws []Write) ([]bool, error) {
 		if s.leads[w.LeadID].version != w.Version {
 			continue
 		}
-		s.leads[w.LeadID] = memLead{version: w.Version + 1, state: w.State.AppendBinary(nil)}
+		next := s.leads[w.LeadID].next
+		if w.Schedule && !w.NextChange.IsZero() && (next.IsZero() || w.NextChange.Before(next)) {
+			next = w.NextChange // like ZADD LT: only ever earlier
+		}
+		s.leads[w.LeadID] = memLead{version: w.Version + 1, scoring: w.State.AppendBinary(nil),
+			explain: w.State.AppendExplain(nil), next: next}
 		ok[i] = true
 	}
 	return ok, nil
+}
+
+// Due implements Schedule.
+func (s *MemStore) Due(_ context.Context, now time.Time, limit int) ([]Due, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Due
+	for id, l := range s.leads {
+		if !l.next.IsZero() && !l.next.After(now) {
+			out = append(out, Due{LeadID: id, At: l.next})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Reschedule implements Schedule.
+func (s *MemStore) Reschedule(_ context.Context, leadID string, next time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.leads[leadID]; ok {
+		l.next = next
+		s.leads[leadID] = l
+	}
+	return nil
 }

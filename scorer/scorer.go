@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 )
 
 // Store is the state-store port: where lead states live between batches.
@@ -30,6 +31,27 @@ type Write struct {
 	LeadID  string
 	Version int64 // the version the state was computed from
 	State   *LeadState
+	// NextChange is when decay will next change the lead's band (zero:
+	// never). When Schedule is set the store indexes it for the decay
+	// scheduler, only ever moving a lead's entry earlier: an entry is a hint
+	// to look at the lead then, and a stale early one costs one look.
+	NextChange time.Time
+	Schedule   bool
+}
+
+// Schedule is the decay scheduler's index of leads whose band will change
+// with time alone. Stores that support decay implement it.
+type Schedule interface {
+	// Due returns up to limit leads whose scheduled time is at or before now.
+	Due(ctx context.Context, now time.Time, limit int) ([]Due, error)
+	// Reschedule sets a lead's next scheduled time; zero removes it.
+	Reschedule(ctx context.Context, leadID string, next time.Time) error
+}
+
+// Due is a lead the decay scheduler should look at.
+type Due struct {
+	LeadID string
+	At     time.Time
 }
 
 // ErrTooManyConflicts is returned when a lead keeps changing under us: more
@@ -117,7 +139,8 @@ func (s *Scorer) Score(ctx context.Context, in []Input) (Result, error) {
 			for j, k := range where[g] {
 				res.Outcomes[k] = oc[j]
 			}
-			writes[i] = Write{LeadID: leads[g], Version: st.Version, State: &st.State}
+			writes[i] = Write{LeadID: leads[g], Version: st.Version, State: &st.State,
+				NextChange: m.NextChange(&st.State), Schedule: true}
 		}
 		ok, err := s.store.Save(ctx, writes)
 		if err != nil {
@@ -134,6 +157,88 @@ func (s *Scorer) Score(ctx context.Context, in []Input) (Result, error) {
 	}
 	for _, ts := range perLead {
 		res.Transitions = append(res.Transitions, ts...)
+	}
+	return res, nil
+}
+
+// TickResult is what a decay tick did.
+type TickResult struct {
+	Transitions []Transition         // to publish before rescheduling
+	Next        map[string]time.Time // each lead's next scheduled time (zero: none)
+	Conflicts   int
+}
+
+// Tick applies decay at now to leads the schedule says are due. It saves
+// the band changes (compare-and-set, retried on conflict) and returns the
+// transitions to publish and the times to reschedule each lead at — which
+// the caller must do only after publishing: a lead whose entry is still due
+// after a crash is ticked again, finds its crossing saved already, and its
+// recorded decay transitions since the entry's time are returned again
+// (same ids) so that none is lost.
+func (s *Scorer) Tick(ctx context.Context, due []Due, now time.Time) (TickResult, error) {
+	m := s.model.Load()
+	res := TickResult{Next: make(map[string]time.Time, len(due))}
+	pending := due
+	for attempt := 0; len(pending) > 0; attempt++ {
+		if attempt == maxAttempts {
+			return TickResult{}, fmt.Errorf("decay tick: %w (%d leads)", ErrTooManyConflicts, len(pending))
+		}
+		ids := make([]string, len(pending))
+		for i, d := range pending {
+			ids[i] = d.LeadID
+		}
+		stored, err := s.store.Load(ctx, ids)
+		if err != nil {
+			return TickResult{}, fmt.Errorf("load lead states: %w", err)
+		}
+		var writes []Write
+		var writing []Due
+		var found []Transition
+		for i, d := range pending {
+			st := &stored[i]
+			if !st.Found {
+				res.Next[d.LeadID] = time.Time{}
+				continue
+			}
+			ts := m.Tick(d.LeadID, &st.State, now, nil)
+			res.Next[d.LeadID] = m.NextChange(&st.State)
+			if len(ts) == 0 {
+				for _, t := range st.State.History {
+					if t.CauseEventType == DecayEventType && !t.OccurredAt.Before(d.At) {
+						t.Replayed = true
+						found = append(found, t)
+					}
+				}
+				continue
+			}
+			found = append(found, ts...)
+			writes = append(writes, Write{LeadID: d.LeadID, Version: st.Version, State: &st.State})
+			writing = append(writing, d)
+		}
+		if len(writes) == 0 {
+			res.Transitions = append(res.Transitions, found...)
+			break
+		}
+		ok, err := s.store.Save(ctx, writes)
+		if err != nil {
+			return TickResult{}, fmt.Errorf("save lead states: %w", err)
+		}
+		var retry []Due
+		saved := map[string]bool{}
+		for i, d := range writing {
+			if ok[i] {
+				saved[d.LeadID] = true
+			} else {
+				retry = append(retry, d)
+			}
+		}
+		for _, t := range found {
+			if t.Replayed || saved[t.LeadID] {
+				res.Transitions = append(res.Transitions, t)
+			}
+		}
+		res.Conflicts += len(retry)
+		pending = retry
 	}
 	return res, nil
 }

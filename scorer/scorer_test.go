@@ -50,8 +50,8 @@ func TestScoreRetriesConflicts(t *testing.T) {
 		t.Errorf("conflicts = %d, want 2", res.Conflicts)
 	}
 	got, _ := sc.Lead(context.Background(), "L")
-	if got.State.Score != 6 || got.State.Events != 2 {
-		t.Errorf("score %v events %d, want 6 and 2: an event counted twice or lost", got.State.Score, got.State.Events)
+	if got.State.Eng != 6 || got.State.Events != 2 {
+		t.Errorf("score %v events %d, want 6 and 2: an event counted twice or lost", got.State.Eng, got.State.Events)
 	}
 	if res.Outcomes[0] != OutcomeRedelivered || res.Outcomes[1] != OutcomeScored {
 		t.Errorf("outcomes = %v", res.Outcomes)
@@ -86,8 +86,8 @@ func TestScoreGroupsLeadsAndKeepsOrder(t *testing.T) {
 	}
 	for i := 0; i < 3; i++ {
 		st, _ := sc.Lead(context.Background(), fmt.Sprintf("lead-%d", i))
-		if st.State.Score != 30 || st.Version != 1 {
-			t.Errorf("lead-%d: score %v version %d, want 30 and 1 (one save per batch)", i, st.State.Score, st.Version)
+		if st.State.Eng != 30 || st.Version != 1 {
+			t.Errorf("lead-%d: score %v version %d, want 30 and 1 (one save per batch)", i, st.State.Eng, st.Version)
 		}
 	}
 	// Per lead: lead>mql at 3 (download qualifies), cold>warm at 6, warm>hot at 15, mql>sql at 27.

@@ -12,7 +12,14 @@ import (
 // LeadState is everything leadscore keeps about one lead. Its size is bounded:
 // it does not grow with the number of events the lead has had.
 type LeadState struct {
-	Score       float64
+	// Eng is the engagement score at time Ref; it decays from there with the
+	// model's half-life (Model.ScoreAt). Keeping the value at a reference
+	// time makes the score independent of the order events arrive in.
+	Eng   float64
+	Ref   time.Time
+	Fit   float64   // the fit score of the lead's current attributes
+	Clock time.Time // the latest time the lead was evaluated at (event or decay)
+
 	Band, Stage string
 	Events      uint64    // events applied (duplicates excluded)
 	FirstSeen   time.Time // occurred_at of the first applied event
@@ -24,6 +31,14 @@ type LeadState struct {
 	// Recent holds hashes of the last dedupe-window event ids, oldest first:
 	// a producer's re-sent event (same event_id, new offset) counts once.
 	Recent []uint64
+	Attrs  []Attr   // the latest values of the properties fit rules read
+	Fired  []uint32 // hashes of the first-time-only rules that have fired
+	Caps   []CapUse // points used per capped rule, for its last two windows
+	Seen   []Seen   // when event types that stage criteria ask about last happened
+
+	// Explanation, kept apart from the scoring state (field x in Redis).
+	Top     []Contribution // the rules that contributed most, valued at Ref
+	Changes []Change       // the last score changes, oldest first
 	// History holds the last few transitions, oldest first: a redelivered
 	// event's transitions are re-published from here with their original ids.
 	History []Transition
@@ -35,6 +50,37 @@ type Watermark struct {
 	Offset    int64
 }
 
+// Attr is one profile attribute.
+type Attr struct{ Key, Value string }
+
+// CapUse is what a capped rule gave a lead in one window.
+type CapUse struct {
+	Rule   uint32
+	Window int64 // window number: occurred_at (ms) / window length
+	Used   float64
+}
+
+// Seen is when an event type last happened for a lead.
+type Seen struct {
+	Type string
+	At   time.Time
+}
+
+// Contribution is one rule's share of the engagement score, valued at Ref.
+type Contribution struct {
+	Rule   string
+	Points float64
+}
+
+// Change is one event's effect on the score.
+type Change struct {
+	EventID, Type string
+	Rules         []string
+	Delta         float64 // points the event added (after caps), fit changes included
+	Score         float64 // the combined score after it
+	At            time.Time
+}
+
 // eventHash is a stable 64-bit hash of an event id (FNV-1a).
 func eventHash(id string) uint64 {
 	h := fnv.New64a()
@@ -42,15 +88,22 @@ func eventHash(id string) uint64 {
 	return h.Sum64()
 }
 
-const stateEncoding = 1
+// Encodings of the scoring blob; 1 was leadscore 0.1's (one blob, no decay).
+const (
+	encodingV1 = 1
+	encodingV2 = 2
+)
 
 // ErrCorruptState is returned when stored state cannot be decoded.
 var ErrCorruptState = errors.New("corrupt lead state")
 
-// AppendBinary appends the state's compact binary form to b.
+// AppendBinary appends the scoring state's compact binary form to b.
 func (s *LeadState) AppendBinary(b []byte) []byte {
-	b = append(b, stateEncoding)
-	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.Score))
+	b = append(b, encodingV2)
+	b = appendFloat(b, s.Eng)
+	b = binary.AppendVarint(b, unixMilli(s.Ref))
+	b = appendFloat(b, s.Fit)
+	b = binary.AppendVarint(b, unixMilli(s.Clock))
 	b = appendString(b, s.Band)
 	b = appendString(b, s.Stage)
 	b = binary.AppendUvarint(b, s.Events)
@@ -65,35 +118,163 @@ func (s *LeadState) AppendBinary(b []byte) []byte {
 	for _, h := range s.Recent {
 		b = binary.LittleEndian.AppendUint64(b, h)
 	}
-	b = binary.AppendUvarint(b, uint64(len(s.History)))
-	for i := range s.History {
-		t := &s.History[i]
-		b = appendString(b, string(t.Kind))
-		b = appendString(b, t.From)
-		b = appendString(b, t.To)
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(t.Score))
-		b = binary.AppendVarint(b, t.OccurredAt.UnixNano())
-		b = appendString(b, t.CauseEventID)
-		b = appendString(b, t.CauseEventType)
-		b = appendString(b, t.RulesVersion)
+	b = binary.AppendUvarint(b, uint64(len(s.Attrs)))
+	for _, a := range s.Attrs {
+		b = appendString(b, a.Key)
+		b = appendString(b, a.Value)
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.Fired)))
+	for _, h := range s.Fired {
+		b = binary.LittleEndian.AppendUint32(b, h)
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.Caps)))
+	for _, c := range s.Caps {
+		b = binary.LittleEndian.AppendUint32(b, c.Rule)
+		b = binary.AppendVarint(b, c.Window)
+		b = appendFloat(b, c.Used)
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.Seen)))
+	for _, x := range s.Seen {
+		b = appendString(b, x.Type)
+		b = binary.AppendVarint(b, unixMilli(x.At))
 	}
 	return b
 }
 
-// UnmarshalBinary decodes what AppendBinary wrote. leadID fills the
-// transitions' LeadID and ID, which are not stored.
-func (s *LeadState) UnmarshalBinary(leadID string, b []byte) error {
-	r := reader{b: b}
-	if v := r.byte(); v != stateEncoding {
-		return fmt.Errorf("%w: encoding %d", ErrCorruptState, v)
+// AppendExplain appends the explanation blob: contributions, score changes
+// and recent transitions.
+func (s *LeadState) AppendExplain(b []byte) []byte {
+	b = append(b, encodingV2)
+	b = binary.AppendUvarint(b, uint64(len(s.Top)))
+	for _, c := range s.Top {
+		b = appendString(b, c.Rule)
+		b = appendFloat(b, c.Points)
 	}
+	b = binary.AppendUvarint(b, uint64(len(s.Changes)))
+	for _, c := range s.Changes {
+		b = appendString(b, c.EventID)
+		b = appendString(b, c.Type)
+		b = appendStrings(b, c.Rules)
+		b = appendFloat(b, c.Delta)
+		b = appendFloat(b, c.Score)
+		b = binary.AppendVarint(b, unixMilli(c.At))
+	}
+	return appendTransitions(b, s.History)
+}
+
+func appendTransitions(b []byte, ts []Transition) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ts)))
+	for i := range ts {
+		t := &ts[i]
+		b = appendString(b, string(t.Kind))
+		b = appendString(b, t.From)
+		b = appendString(b, t.To)
+		b = appendFloat(b, t.Score)
+		b = binary.AppendVarint(b, t.OccurredAt.UnixNano())
+		b = appendString(b, t.CauseEventID)
+		b = appendString(b, t.CauseEventType)
+		b = appendString(b, t.RulesVersion)
+		b = appendStrings(b, t.CauseRules)
+	}
+	return b
+}
+
+// UnmarshalBinary decodes what AppendBinary (scoring) and AppendExplain
+// (explain, may be empty) wrote. leadID fills the transitions' LeadID and ID,
+// which are not stored.
+func (s *LeadState) UnmarshalBinary(leadID string, scoring, explain []byte) error {
 	*s = LeadState{}
-	s.Score = r.float()
+	r := reader{b: scoring}
+	switch v := r.byte(); v {
+	case encodingV1:
+		s.decodeV1(leadID, &r)
+	case encodingV2:
+		s.decodeV2(&r)
+	default:
+		if r.err == nil {
+			return fmt.Errorf("%w: encoding %d", ErrCorruptState, v)
+		}
+	}
+	if err := r.done(); err != nil {
+		return err
+	}
+	if len(explain) == 0 {
+		return nil
+	}
+	r = reader{b: explain}
+	if v := r.byte(); v != encodingV2 {
+		return fmt.Errorf("%w: explanation encoding %d", ErrCorruptState, v)
+	}
+	if n := r.count(9); n > 0 {
+		s.Top = make([]Contribution, n)
+		for i := range s.Top {
+			s.Top[i] = Contribution{Rule: r.string(), Points: r.float()}
+		}
+	}
+	if n := r.count(20); n > 0 {
+		s.Changes = make([]Change, n)
+		for i := range s.Changes {
+			c := &s.Changes[i]
+			c.EventID, c.Type, c.Rules = r.string(), r.string(), r.strings()
+			c.Delta, c.Score, c.At = r.float(), r.float(), fromMilli(r.varint())
+		}
+	}
+	s.History = r.transitions(leadID, true)
+	return r.done()
+}
+
+func (s *LeadState) decodeV2(r *reader) {
+	s.Eng = r.float()
+	s.Ref = fromMilli(r.varint())
+	s.Fit = r.float()
+	s.Clock = fromMilli(r.varint())
 	s.Band = r.string()
 	s.Stage = r.string()
 	s.Events = r.uvarint()
 	s.FirstSeen = fromMilli(r.varint())
 	s.LastEventAt = fromMilli(r.varint())
+	s.decodeIDs(r)
+	if n := r.count(2); n > 0 {
+		s.Attrs = make([]Attr, n)
+		for i := range s.Attrs {
+			s.Attrs[i] = Attr{Key: r.string(), Value: r.string()}
+		}
+	}
+	if n := r.count(4); n > 0 {
+		s.Fired = make([]uint32, n)
+		for i := range s.Fired {
+			s.Fired[i] = r.uint32()
+		}
+	}
+	if n := r.count(13); n > 0 {
+		s.Caps = make([]CapUse, n)
+		for i := range s.Caps {
+			s.Caps[i] = CapUse{Rule: r.uint32(), Window: r.varint(), Used: r.float()}
+		}
+	}
+	if n := r.count(2); n > 0 {
+		s.Seen = make([]Seen, n)
+		for i := range s.Seen {
+			s.Seen[i] = Seen{Type: r.string(), At: fromMilli(r.varint())}
+		}
+	}
+}
+
+// decodeV1 reads leadscore 0.1's single blob: no decay, so its score is
+// the engagement score at the lead's last event.
+func (s *LeadState) decodeV1(leadID string, r *reader) {
+	s.Eng = r.float()
+	s.Band = r.string()
+	s.Stage = r.string()
+	s.Events = r.uvarint()
+	s.FirstSeen = fromMilli(r.varint())
+	s.LastEventAt = fromMilli(r.varint())
+	s.Ref, s.Clock = s.LastEventAt, s.LastEventAt
+	s.decodeIDs(r)
+	s.History = r.transitions(leadID, false)
+}
+
+func (s *LeadState) decodeIDs(r *reader) {
 	if n := r.count(2); n > 0 {
 		s.Watermarks = make([]Watermark, n)
 		for i := range s.Watermarks {
@@ -106,29 +287,43 @@ func (s *LeadState) UnmarshalBinary(leadID string, b []byte) error {
 			s.Recent[i] = r.uint64()
 		}
 	}
-	if n := r.count(15); n > 0 {
-		s.History = make([]Transition, n)
-		for i := range s.History {
-			t := &s.History[i]
-			t.LeadID = leadID
-			t.Kind = Kind(r.string())
-			t.From = r.string()
-			t.To = r.string()
-			t.Score = r.float()
-			t.OccurredAt = time.Unix(0, r.varint()).UTC()
-			t.CauseEventID = r.string()
-			t.CauseEventType = r.string()
-			t.RulesVersion = r.string()
-			t.ID = TransitionID(leadID, t.CauseEventID, t.Kind, t.From, t.To)
+}
+
+func (r *reader) transitions(leadID string, withRules bool) []Transition {
+	n := r.count(15)
+	if n == 0 {
+		return nil
+	}
+	ts := make([]Transition, n)
+	for i := range ts {
+		t := &ts[i]
+		t.LeadID = leadID
+		t.Kind = Kind(r.string())
+		t.From = r.string()
+		t.To = r.string()
+		t.Score = r.float()
+		t.OccurredAt = time.Unix(0, r.varint()).UTC()
+		t.CauseEventID = r.string()
+		t.CauseEventType = r.string()
+		t.RulesVersion = r.string()
+		if withRules {
+			t.CauseRules = r.strings()
 		}
+		t.ID = TransitionID(leadID, t.CauseEventID, t.Kind, t.From, t.To)
 	}
-	if r.err != nil {
-		return r.err
+	return ts
+}
+
+func appendFloat(b []byte, f float64) []byte {
+	return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+}
+
+func appendStrings(b []byte, ss []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ss)))
+	for _, s := range ss {
+		b = appendString(b, s)
 	}
-	if len(r.b) != 0 {
-		return fmt.Errorf("%w: %d trailing bytes", ErrCorruptState, len(r.b))
-	}
-	return nil
+	return b
 }
 
 func appendString(b []byte, s string) []byte {
@@ -184,6 +379,39 @@ func (r *reader) uint64() uint64 {
 }
 
 func (r *reader) float() float64 { return math.Float64frombits(r.uint64()) }
+
+func (r *reader) uint32() uint32 {
+	if len(r.b) < 4 {
+		r.fail("fixed field")
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(r.b)
+	r.b = r.b[4:]
+	return v
+}
+
+func (r *reader) strings() []string {
+	n := r.count(1)
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = r.string()
+	}
+	return out
+}
+
+// done reports a decoding error, or trailing bytes.
+func (r *reader) done() error {
+	if r.err != nil {
+		return r.err
+	}
+	if len(r.b) != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", ErrCorruptState, len(r.b))
+	}
+	return nil
+}
 
 func (r *reader) uvarint() uint64 {
 	v, n := binary.Uvarint(r.b)

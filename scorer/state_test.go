@@ -1,30 +1,39 @@
 package scorer
 
 import (
+	"encoding/binary"
 	"errors"
+	"math"
 	"reflect"
 	"testing"
+	"time"
 )
 
 func sampleState() LeadState {
 	return LeadState{
-		Score: 16.5, Band: "hot", Stage: "sql", Events: 7,
+		Eng: 16.5, Ref: t0, Fit: 3, Clock: t0.Add(time.Minute),
+		Band: "hot", Stage: "sql", Events: 7,
 		FirstSeen: t0, LastEventAt: t0.Add(3600e9),
 		Watermarks: []Watermark{{0, 12}, {5, 1 << 40}},
 		Recent:     []uint64{1, 2, 3, 1<<64 - 1},
+		Attrs:      []Attr{{"job_title", "VP Marketing"}, {"company_size", "250"}},
+		Fired:      []uint32{42},
+		Caps:       []CapUse{{Rule: 7, Window: 20400, Used: 5}},
+		Seen:       []Seen{{Type: "webinar_registration", At: t0}},
+		Top:        []Contribution{{"pricing-page", 4}, {"email-open", 2.5}},
+		Changes:    []Change{{EventID: "e1", Type: "page_view", Rules: []string{"page-view", "pricing-page"}, Delta: 5, Score: 8, At: t0}},
 		History: []Transition{{
 			ID: TransitionID("L", "e1", KindBand, "cold", "warm"), LeadID: "L", Kind: KindBand,
 			From: "cold", To: "warm", Score: 6, OccurredAt: t0.Add(123456789), CauseEventID: "e1",
-			CauseEventType: "page_view", RulesVersion: "v1",
+			CauseEventType: "page_view", CauseRules: []string{"pricing-page"}, RulesVersion: "v1",
 		}},
 	}
 }
 
 func TestStateRoundTrip(t *testing.T) {
 	for _, st := range []LeadState{{}, {Band: "cold", Stage: "lead"}, sampleState()} {
-		b := st.AppendBinary(nil)
 		var got LeadState
-		if err := got.UnmarshalBinary("L", b); err != nil {
+		if err := got.UnmarshalBinary("L", st.AppendBinary(nil), st.AppendExplain(nil)); err != nil {
 			t.Fatalf("decode: %v", err)
 		}
 		if !reflect.DeepEqual(got, st) {
@@ -33,41 +42,89 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 }
 
+// TestStateDecodesVersion1 reads a state written by leadscore 0.1 (one blob,
+// score without decay, history inside): its score becomes the engagement
+// score at its last event.
+func TestStateDecodesVersion1(t *testing.T) {
+	b := []byte{encodingV1}
+	b = appendFloat(b, 9)
+	b = appendString(b, "warm")
+	b = appendString(b, "mql")
+	b = binary.AppendUvarint(b, 3)
+	b = binary.AppendVarint(b, t0.UnixMilli())
+	b = binary.AppendVarint(b, t0.Add(time.Hour).UnixMilli())
+	b = binary.AppendUvarint(b, 1)
+	b = binary.AppendVarint(b, 2)
+	b = binary.AppendVarint(b, 77)
+	b = binary.AppendUvarint(b, 1)
+	b = binary.LittleEndian.AppendUint64(b, 99)
+	b = binary.AppendUvarint(b, 1) // one transition, v1 form (no rules)
+	for _, s := range []string{"band", "cold", "warm"} {
+		b = appendString(b, s)
+	}
+	b = appendFloat(b, 6)
+	b = binary.AppendVarint(b, t0.UnixNano())
+	for _, s := range []string{"e2", "page_view", "old"} {
+		b = appendString(b, s)
+	}
+	var st LeadState
+	if err := st.UnmarshalBinary("L", b, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st.Eng != 9 || st.Band != "warm" || st.Stage != "mql" || st.Events != 3 || !st.Ref.Equal(t0.Add(time.Hour)) ||
+		len(st.Watermarks) != 1 || st.Watermarks[0].Offset != 77 || len(st.History) != 1 ||
+		st.History[0].ID != TransitionID("L", "e2", KindBand, "cold", "warm") {
+		t.Errorf("v1 state decoded as %+v", st)
+	}
+}
+
 func TestStateSize(t *testing.T) {
-	// A typical lead with a full default dedupe window (32) and one partition.
-	st := LeadState{Score: 12, Band: "warm", Stage: "mql", Events: 40, FirstSeen: t0, LastEventAt: t0,
-		Watermarks: []Watermark{{3, 1 << 30}}, Recent: make([]uint64, 32)}
-	if n := len(st.AppendBinary(nil)); n > 300 {
-		t.Errorf("scoring state is %d bytes, want ≤ 300", n)
+	// A typical lead: a full default dedupe window (32), one partition, two
+	// profile attributes, a capped rule and a first-time rule.
+	st := LeadState{Eng: 12, Ref: t0, Fit: 10, Clock: t0, Band: "warm", Stage: "mql", Events: 40,
+		FirstSeen: t0, LastEventAt: t0, Watermarks: []Watermark{{3, 1 << 30}}, Recent: make([]uint64, 32),
+		Attrs: []Attr{{"job_title", "Head of Marketing"}, {"company_size", "250"}},
+		Caps:  []CapUse{{1, 20400, 5}}, Fired: []uint32{1}}
+	if n := len(st.AppendBinary(nil)); n > 400 {
+		t.Errorf("scoring state is %d bytes, want ≤ 400", n)
 	}
 }
 
 func TestStateCorruptNeverPanics(t *testing.T) {
 	full := sampleState()
-	b := full.AppendBinary(nil)
-	for i := 0; i < len(b); i++ {
+	s, x := full.AppendBinary(nil), full.AppendExplain(nil)
+	for i := 0; i < len(s); i++ {
 		var st LeadState
-		if err := st.UnmarshalBinary("L", b[:i]); !errors.Is(err, ErrCorruptState) {
-			t.Fatalf("truncated at %d: err = %v, want ErrCorruptState", i, err)
+		if err := st.UnmarshalBinary("L", s[:i], x); !errors.Is(err, ErrCorruptState) {
+			t.Fatalf("scoring truncated at %d: err = %v, want ErrCorruptState", i, err)
+		}
+	}
+	for i := 1; i < len(x); i++ {
+		var st LeadState
+		if err := st.UnmarshalBinary("L", s, x[:i]); !errors.Is(err, ErrCorruptState) {
+			t.Fatalf("explanation truncated at %d: err = %v, want ErrCorruptState", i, err)
 		}
 	}
 	var st LeadState
-	if err := st.UnmarshalBinary("L", append(b, 0)); !errors.Is(err, ErrCorruptState) {
+	if err := st.UnmarshalBinary("L", append(s, 0), x); !errors.Is(err, ErrCorruptState) {
 		t.Errorf("trailing byte: err = %v", err)
 	}
 }
 
 func FuzzStateDecode(f *testing.F) {
 	s := sampleState()
-	f.Add(s.AppendBinary(nil))
-	f.Add([]byte{1})
-	f.Fuzz(func(t *testing.T, b []byte) {
+	f.Add(s.AppendBinary(nil), s.AppendExplain(nil))
+	f.Add([]byte{2}, []byte{})
+	f.Fuzz(func(t *testing.T, b, x []byte) {
 		var st LeadState
-		if err := st.UnmarshalBinary("L", b); err != nil {
+		if err := st.UnmarshalBinary("L", b, x); err != nil {
 			return
 		}
+		if math.IsNaN(st.Eng) {
+			return // NaN never equals itself; the round trip below would fail on it
+		}
 		var again LeadState
-		if err := again.UnmarshalBinary("L", st.AppendBinary(nil)); err != nil {
+		if err := again.UnmarshalBinary("L", st.AppendBinary(nil), st.AppendExplain(nil)); err != nil {
 			t.Fatalf("re-encoded state does not decode: %v", err)
 		}
 	})

@@ -25,6 +25,7 @@ type TransitionRecord struct {
 	OccurredAt     time.Time `json:"occurred_at"`
 	CauseEventID   string    `json:"cause_event_id"`
 	CauseEventType string    `json:"cause_event_type"`
+	CauseRules     []string  `json:"cause_rules"` // the rules the causing event matched (empty for decay)
 	RulesVersion   string    `json:"rules_version"`
 }
 
@@ -40,6 +41,7 @@ func Record(t *scorer.Transition) TransitionRecord {
 		OccurredAt:     t.OccurredAt.UTC(),
 		CauseEventID:   t.CauseEventID,
 		CauseEventType: t.CauseEventType,
+		CauseRules:     append([]string{}, t.CauseRules...),
 		RulesVersion:   t.RulesVersion,
 	}
 }

@@ -37,7 +37,7 @@ func TestTransitionRecord(t *testing.T) {
 		{"stage, local time, nanoseconds", transition("lëad 日本", scorer.KindStage, "lead", "mql",
 			time.Date(2025, 3, 14, 10, 26, 53, 123456789, paris)), "2025-03-14T09:26:53.123456789Z"},
 	}
-	documented := []string{"cause_event_id", "cause_event_type", "from", "kind", "lead_id", "occurred_at",
+	documented := []string{"cause_event_id", "cause_event_type", "cause_rules", "from", "kind", "lead_id", "occurred_at",
 		"rules_version", "score", "to", "transition_id"}
 
 	for _, tc := range tests {

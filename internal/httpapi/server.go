@@ -6,8 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net"
 	"net/http"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +24,7 @@ import (
 // Leads reads lead states; *scorer.Scorer satisfies it.
 type Leads interface {
 	Lead(ctx context.Context, leadID string) (scorer.Stored, error)
+	Model() *scorer.Model
 }
 
 // ReadyFunc reports nil when the service can do its work, or why not.
@@ -28,14 +32,36 @@ type ReadyFunc func(ctx context.Context) error
 
 // LeadView is the JSON of GET /v1/leads/{id}.
 type LeadView struct {
-	LeadID      string                  `json:"lead_id"`
-	Score       float64                 `json:"score"`
-	Band        string                  `json:"band"`
-	Stage       string                  `json:"stage"`
-	Events      uint64                  `json:"events"`
-	FirstSeen   time.Time               `json:"first_seen"`
-	LastEventAt time.Time               `json:"last_event_at"`
-	Transitions []sink.TransitionRecord `json:"recent_transitions"`
+	LeadID      string    `json:"lead_id"`
+	Score       float64   `json:"score"`      // combined, decayed to now
+	Engagement  float64   `json:"engagement"` // decayed to now
+	Fit         float64   `json:"fit"`
+	Band        string    `json:"band"`
+	Stage       string    `json:"stage"`
+	Events      uint64    `json:"events"`
+	FirstSeen   time.Time `json:"first_seen"`
+	LastEventAt time.Time `json:"last_event_at"`
+	// NextDecayChange is when decay alone will next move the band, if ever.
+	NextDecayChange *time.Time              `json:"next_decay_change,omitempty"`
+	Contributors    []ContributionView      `json:"top_contributors"`
+	Changes         []ChangeView            `json:"recent_changes"`
+	Transitions     []sink.TransitionRecord `json:"recent_transitions"`
+}
+
+// ContributionView is one rule's share of the engagement score, decayed to now.
+type ContributionView struct {
+	Rule   string  `json:"rule"`
+	Points float64 `json:"points"`
+}
+
+// ChangeView is one event's effect on the score.
+type ChangeView struct {
+	At      time.Time `json:"at"`
+	EventID string    `json:"event_id"`
+	Type    string    `json:"type"`
+	Rules   []string  `json:"rules"`
+	Delta   float64   `json:"delta"`
+	Score   float64   `json:"score_after"`
 }
 
 // Handler returns the listener's routes.
@@ -70,20 +96,42 @@ func Handler(g prometheus.Gatherer, leads Leads, ready ReadyFunc, log *zap.Logge
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown lead", "lead_id": id})
 			return
 		}
-		writeJSON(w, http.StatusOK, View(id, &st.State))
+		writeJSON(w, http.StatusOK, View(id, &st.State, leads.Model(), time.Now()))
 	})
 	return mux
 }
 
-// View turns a stored state into its API form.
-func View(id string, s *scorer.LeadState) LeadView {
-	v := LeadView{LeadID: id, Score: s.Score, Band: s.Band, Stage: s.Stage, Events: s.Events,
-		FirstSeen: s.FirstSeen, LastEventAt: s.LastEventAt, Transitions: []sink.TransitionRecord{}}
-	for i := len(s.History) - 1; i >= 0; i-- { // newest first
+// View turns a stored state into its API form, with scores as of now.
+func View(id string, s *scorer.LeadState, m *scorer.Model, now time.Time) LeadView {
+	score := m.ScoreAt(s, now)
+	v := LeadView{LeadID: id, Score: round(score), Engagement: round(score - s.Fit), Fit: round(s.Fit),
+		Band: s.Band, Stage: s.Stage, Events: s.Events, FirstSeen: s.FirstSeen, LastEventAt: s.LastEventAt,
+		Contributors: []ContributionView{}, Changes: []ChangeView{}, Transitions: []sink.TransitionRecord{}}
+	if t := m.NextChange(s); !t.IsZero() {
+		v.NextDecayChange = &t
+	}
+	eng := s.Eng
+	factor := 1.0
+	if eng != 0 {
+		factor = (score - s.Fit) / eng
+	}
+	top := slices.Clone(s.Top)
+	sort.Slice(top, func(i, j int) bool { return math.Abs(top[i].Points) > math.Abs(top[j].Points) })
+	for _, c := range top {
+		v.Contributors = append(v.Contributors, ContributionView{Rule: c.Rule, Points: round(c.Points * factor)})
+	}
+	for i := len(s.Changes) - 1; i >= 0; i-- { // newest first
+		c := s.Changes[i]
+		v.Changes = append(v.Changes, ChangeView{At: c.At, EventID: c.EventID, Type: c.Type,
+			Rules: append([]string{}, c.Rules...), Delta: round(c.Delta), Score: round(c.Score)})
+	}
+	for i := len(s.History) - 1; i >= 0; i-- {
 		v.Transitions = append(v.Transitions, sink.Record(&s.History[i]))
 	}
 	return v
 }
+
+func round(f float64) float64 { return math.Round(f*100) / 100 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

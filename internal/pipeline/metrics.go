@@ -18,6 +18,8 @@ type metrics struct {
 	retries      *prometheus.CounterVec
 	commitErrors prometheus.Counter
 	stalled      prometheus.Gauge
+
+	decayTransitions prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -59,7 +61,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "leadscore_retries_total",
-			Help: "Failed attempts that were retried, by step (score, publish, commit).",
+			Help: "Failed attempts that were retried, by step (score, publish, commit, decay).",
 		}, []string{"step"}),
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "leadscore_commit_errors_total",
@@ -70,7 +72,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "1 while the pipeline cannot make progress (Redis or Kafka failing) and has stopped consuming.",
 		}),
 	}
-	reg.MustRegister(m.events, m.transitions, m.replayed, m.deadLetters, m.batchSeconds, m.batchEvents,
+	m.decayTransitions = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "leadscore_decay_transitions_total",
+		Help: "Band transitions caused by decay alone, with no new event (also counted in leadscore_transitions_total).",
+	})
+	reg.MustRegister(m.decayTransitions, m.events, m.transitions, m.replayed, m.deadLetters, m.batchSeconds, m.batchEvents,
 		m.latency, m.conflicts, m.retries, m.commitErrors, m.stalled)
 	return m
 }

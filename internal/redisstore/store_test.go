@@ -262,13 +262,13 @@ func TestKeysShareTheLeadsHashTag(t *testing.T) {
 				}
 			}
 
-			// A save writes that one key, a hash of v and s, and nothing else.
+			// A save writes that one key, a hash of v, s and x, and nothing else.
 			st := storetest.State(tc.id, i)
 			if ok, err := s.Save(t.Context(), []scorer.Write{{LeadID: tc.id, State: &st}}); err != nil || !ok[0] {
 				t.Fatalf("Save = %v, %v", ok, err)
 			}
-			if fields, err := rdb.HKeys(t.Context(), key).Result(); err != nil || !slices.Equal(sorted(fields), []string{"s", "v"}) {
-				t.Errorf("HKEYS %q = %q, %v; want [s v]", key, fields, err)
+			if fields, err := rdb.HKeys(t.Context(), key).Result(); err != nil || !slices.Equal(sorted(fields), []string{"s", "v", "x"}) {
+				t.Errorf("HKEYS %q = %q, %v; want [s v x]", key, fields, err)
 			}
 		})
 		wantKeys = append(wantKeys, prefix+"{"+tc.tag+"}")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/leadscore/leadscore/config"
 	"github.com/leadscore/leadscore/events"
 	"github.com/leadscore/leadscore/internal/httpapi"
 	"github.com/leadscore/leadscore/internal/kafkaadmin"
@@ -286,11 +288,11 @@ func TestSIGKILLMidStream(t *testing.T) {
 	mismatches := 0
 	for lead, want := range wantStates {
 		g := got[lead]
-		if !g.Found || g.State.Score != want.Score || g.State.Band != want.Band || g.State.Stage != want.Stage || g.State.Events != want.Events {
+		if !g.Found || g.State.Eng != want.Eng || g.State.Band != want.Band || g.State.Stage != want.Stage || g.State.Events != want.Events {
 			mismatches++
 			if mismatches <= 5 {
 				t.Errorf("%s: got score %v %s/%s after %d events, want %v %s/%s after %d",
-					lead, g.State.Score, g.State.Band, g.State.Stage, g.State.Events, want.Score, want.Band, want.Stage, want.Events)
+					lead, g.State.Eng, g.State.Band, g.State.Stage, g.State.Events, want.Eng, want.Band, want.Stage, want.Events)
 			}
 		}
 	}
@@ -351,5 +353,66 @@ func TestMissingTopicsFailStartupWhenCreationIsOff(t *testing.T) {
 	if !errors.Is(err, kafkaadmin.ErrMissingTopic) || !strings.Contains(err.Error(), e.cfg.Kafka.InputTopic) ||
 		!strings.Contains(err.Error(), "LEADSCORE_KAFKA_CREATE_TOPICS") {
 		t.Fatalf("err = %v, want ErrMissingTopic naming %s and the fix", err, e.cfg.Kafka.InputTopic)
+	}
+}
+
+// TestDecayDowngradeWithoutNewEvents scores a lead hot from an event three
+// hours old under a one-hour half-life: the scheduler must emit hot → warm
+// and warm → cold on the output topic by itself, each at the instant the
+// decaying score crossed the exit threshold.
+func TestDecayDowngradeWithoutNewEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	e := newEnv(t)
+	rules, err := config.ParseRules([]byte(`
+half_life: 1h
+rules:
+  - {name: download, type: download, points: 20}
+bands:
+  - {name: cold}
+  - {name: warm, min: 5, exit: 4}
+  - {name: hot, min: 15, exit: 12}
+stages:
+  - {name: lead}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cfg.Rules = rules
+	e.cfg.State.DecayInterval = 100 * time.Millisecond
+	_, stop := e.start()
+	defer stop()
+
+	te := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Millisecond)
+	ev := event("d-1", "decaying", "download")
+	ev.OccurredAt = te
+	e.produce(record(ev))
+	e.waitNoLag(30 * time.Second)
+
+	deadline := time.Now().Add(20 * time.Second)
+	var got []sink.TransitionRecord
+	for time.Now().Before(deadline) {
+		got = transitions(t, e.readAll(e.cfg.Kafka.OutputTopic))
+		if len(got) >= 3 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var lines []string
+	for _, tr := range got {
+		lines = append(lines, fmt.Sprintf("%s>%s by %s", tr.From, tr.To, tr.CauseEventType))
+	}
+	if want := "cold>hot by download|hot>warm by decay|warm>cold by decay"; strings.Join(lines, "|") != want {
+		t.Fatalf("transitions = %s, want %s", strings.Join(lines, "|"), want)
+	}
+	// hot → warm when 20·2^(−t/1h) < 12: t = log2(20/12) h after the event.
+	wantAt := te.Add(time.Duration(math.Log2(20.0/12) * float64(time.Hour)))
+	if d := got[1].OccurredAt.Sub(wantAt); d < 0 || d > 5*time.Millisecond {
+		t.Errorf("hot>warm occurred at %v, want %v", got[1].OccurredAt, wantAt)
+	}
+	st := e.storedStates([]string{"decaying"})["decaying"]
+	if st.State.Band != "cold" {
+		t.Errorf("stored band %s, want cold", st.State.Band)
 	}
 }

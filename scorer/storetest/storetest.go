@@ -80,8 +80,16 @@ func State(leadID string, seed int) scorer.LeadState {
 		CauseEventID: fmt.Sprintf("evt-%d", seed), CauseEventType: "page_view", RulesVersion: "v1",
 	}
 	th.ID = scorer.TransitionID(leadID, th.CauseEventID, th.Kind, th.From, th.To)
+	th.CauseRules = []string{"pricing-page", "page-view"}
 	return scorer.LeadState{
-		Score: 16.5 + float64(seed), Band: "hot", Stage: "sql", Events: uint64(7 + seed),
+		Eng: 16.5 + float64(seed), Ref: t0, Fit: 2, Clock: t0.Add(time.Minute),
+		Band: "hot", Stage: "sql", Events: uint64(7 + seed),
+		Attrs:     []scorer.Attr{{Key: "job_title", Value: "VP Marketing"}},
+		Fired:     []uint32{7, uint32(seed)},
+		Caps:      []scorer.CapUse{{Rule: 9, Window: 20000, Used: 5}},
+		Seen:      []scorer.Seen{{Type: "webinar_registration", At: t0}},
+		Top:       []scorer.Contribution{{Rule: "pricing-page", Points: 4}},
+		Changes:   []scorer.Change{{EventID: "e1", Type: "page_view", Rules: []string{"page-view"}, Delta: 1, Score: 17.5, At: t0}},
 		FirstSeen: t0.Add(-time.Hour), LastEventAt: t0.Add(time.Duration(seed) * time.Millisecond),
 		Watermarks: []scorer.Watermark{{Partition: 0, Offset: int64(seed)}, {Partition: 5, Offset: 1 << 40}},
 		Recent:     []uint64{1, uint64(seed), 1<<64 - 1},
@@ -179,7 +187,7 @@ func testSaveNewThenLoad(t *testing.T, s scorer.Store, ids leadIDs) {
 		t.Fatal("Save of a new lead from version 0 was refused")
 	}
 	// The store keeps what was saved, not the caller's pointer.
-	st.Score, st.Recent[0] = -1, 42
+	st.Eng, st.Recent[0] = -1, 42
 	checkStored(t, id, load(t, s, id)[0], 1, want)
 
 	// Each save moves the version on by one.
