@@ -24,7 +24,11 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath)
+	path := *cfgPath
+	if path == "" {
+		path = os.Getenv("LEADSCORE_CONFIG")
+	}
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return err
 	}
@@ -52,6 +56,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	return devmode.Run(ctx, devmode.Options{
 		Config:      cfg,
+		ConfigPath:  path,
 		RealKafka:   realKafka,
 		RealRedis:   realRedis,
 		KafkaAddr:   *kafkaAddr,

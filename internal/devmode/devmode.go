@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,10 @@ import (
 // Options configure a dev run.
 type Options struct {
 	Config config.Config
+	// ConfigPath is the YAML file Config was loaded from (empty: none).
+	// With LEADSCORE_RULES_FILE, a change to either file reloads the rules,
+	// as in `leadscore run`.
+	ConfigPath string
 	// RealKafka / RealRedis: use Config's brokers / Redis address instead of
 	// embedded ones (set when LEADSCORE_KAFKA_BROKERS / LEADSCORE_REDIS_ADDR are).
 	RealKafka, RealRedis bool
@@ -121,6 +126,8 @@ func Run(ctx context.Context, o Options) error {
 			Registry:             reg,
 			RedisDisableIdentity: embeddedRedis,
 			Started:              func(addr string) { started <- addr },
+			ConfigPath:           o.ConfigPath,
+			Env:                  reloadEnv(cfg, embeddedKafka, embeddedRedis),
 		}))
 	}()
 	var httpAddr string
@@ -172,6 +179,21 @@ func Run(ctx context.Context, o Options) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// reloadEnv is the environment a rules reload reads: the process's, with
+// the embedded endpoints in place of the configured ones, so that a reload
+// does not mistake them for changes that need a restart.
+func reloadEnv(cfg config.Config, embeddedKafka, embeddedRedis bool) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		switch {
+		case k == "LEADSCORE_KAFKA_BROKERS" && embeddedKafka:
+			return strings.Join(cfg.Kafka.Brokers, ","), true
+		case k == "LEADSCORE_REDIS_ADDR" && embeddedRedis:
+			return cfg.Redis.Addr, true
+		}
+		return os.LookupEnv(k)
+	}
 }
 
 func banner(out io.Writer, cfg config.Config, a Addrs, embKafka, embRedis, withDemo bool) {

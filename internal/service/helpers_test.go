@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,13 +71,18 @@ func newEnv(t *testing.T) *env {
 // start runs the service in-process until the returned stop is called.
 func (e *env) start() (httpAddr string, stop func()) {
 	e.t.Helper()
+	return e.startWith(service.Options{})
+}
+
+// startWith is start with options (Started is set here).
+func (e *env) startWith(opt service.Options) (httpAddr string, stop func()) {
+	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
+	opt.Started = func(a string) { addr <- a }
 	go func() {
-		done <- service.Run(ctx, e.cfg, zaptest.NewLogger(e.t).Named("svc"), service.Options{
-			Started: func(a string) { addr <- a },
-		})
+		done <- service.Run(ctx, e.cfg, zaptest.NewLogger(e.t).Named("svc"), opt)
 	}()
 	select {
 	case a := <-addr:
@@ -93,6 +100,37 @@ func (e *env) start() (httpAddr string, stop func()) {
 		e.t.Fatal("service did not start within 60s")
 	}
 	return "", nil
+}
+
+// envOf is an environment that sets, through the LEADSCORE_* variables,
+// every field of cfg that has one, plus extra: what config.Load(path, env)
+// turns back into cfg (rules aside), as it would for a service started that
+// way.
+func envOf(cfg config.Config, extra map[string]string) func(string) (string, bool) {
+	vars := map[string]string{}
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		for i := 0; i < v.NumField(); i++ {
+			f, fv := v.Type().Field(i), v.Field(i)
+			if name := f.Tag.Get("env"); name != "" {
+				switch x := fv.Interface().(type) {
+				case []string:
+					vars[name] = strings.Join(x, ",")
+				case config.Secret:
+					vars[name] = x.Reveal()
+				default:
+					vars[name] = fmt.Sprint(x)
+				}
+			} else if fv.Kind() == reflect.Struct {
+				walk(fv)
+			}
+		}
+	}
+	walk(reflect.ValueOf(cfg))
+	for k, v := range extra {
+		vars[k] = v
+	}
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
 }
 
 // record is an input record: the event's JSON, keyed by lead.

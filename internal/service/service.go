@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/leadscore/leadscore/internal/kafkaadmin"
 	"github.com/leadscore/leadscore/internal/pipeline"
 	"github.com/leadscore/leadscore/internal/redisstore"
+	"github.com/leadscore/leadscore/internal/reload"
 	"github.com/leadscore/leadscore/scorer"
 	"github.com/leadscore/leadscore/sink"
 )
@@ -36,6 +38,20 @@ type Options struct {
 	// Started, if set, is called once the service is consuming, with the
 	// HTTP listener's bound address.
 	Started func(httpAddr string)
+
+	// ConfigPath is the YAML file cfg was loaded from (empty: none). A
+	// reload reads it again, with LEADSCORE_RULES_FILE, and a change to
+	// either file reloads the rules.
+	ConfigPath string
+	// Reload reloads the rules once per value received (cmd/leadscore
+	// feeds it SIGHUP) [nil: file changes only].
+	Reload <-chan struct{}
+	// Env is the environment a reload reads: the LEADSCORE_* overrides and
+	// LEADSCORE_RULES_FILE [os.LookupEnv]. Pass the one cfg was loaded with.
+	Env func(string) (string, bool)
+	// ReloadInterval is how often the config and rules files are checked
+	// for changes [reload.DefaultInterval, 2s].
+	ReloadInterval time.Duration
 }
 
 // Run starts leadscore and blocks until ctx ends and everything has stopped.
@@ -77,6 +93,29 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opt Options) e
 		return fmt.Errorf("redis at %s: %w", cfg.Redis.Addr, err)
 	}
 	sc := scorer.New(model, store)
+
+	// The reloader always publishes the rules version (leadscore_rules_info);
+	// it runs only when there is something to reload from.
+	env := opt.Env
+	if env == nil {
+		env = os.LookupEnv
+	}
+	rulesFile, _ := env("LEADSCORE_RULES_FILE")
+	reloader, err := reload.New(reload.Options{
+		ConfigPath: opt.ConfigPath,
+		Env:        env,
+		Running:    cfg,
+		Build:      BuildModel,
+		Models:     sc,
+		Trigger:    opt.Reload,
+		Interval:   opt.ReloadInterval,
+		Registerer: reg,
+		Log:        log.Named("reload"),
+	})
+	if err != nil {
+		return err
+	}
+	hotReload := opt.ConfigPath != "" || rulesFile != "" || opt.Reload != nil
 
 	reader := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:                k.Brokers,
@@ -146,6 +185,10 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opt Options) e
 		pipeErr = pipe.Run(runCtx)
 	}()
 	go func() { defer wg.Done(); _ = lag.Run(runCtx) }()
+	if hotReload {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = reloader.Run(runCtx) }()
+	}
 	var httpErr error
 	go func() {
 		defer wg.Done()
