@@ -120,6 +120,14 @@ func (m *Model) ScoreAt(st *LeadState, t time.Time) float64 {
 	return st.Eng*m.decay(st.Ref, t) + st.Fit
 }
 
+// judged is the score bands and stages compare with thresholds: rounded to
+// the hundredths it is shown in, so that five opens a few seconds apart
+// (4.99999 after decay) make the 5 they look like.
+func judged(score float64) float64 { return math.Round(score*100) / 100 }
+
+// judgedHalf is half a hundredth: judged(s) < x ⇔ s < x − judgedHalf.
+const judgedHalf = 0.005
+
 // decay returns the factor a score at from has shrunk by at to (above 1
 // when to is before from).
 func (m *Model) decay(from, to time.Time) float64 {
@@ -170,9 +178,9 @@ func (m *Model) score(leadID string, st *LeadState, e *events.Event, out []Trans
 	}
 	st.Clock = now
 
-	score := m.ScoreAt(st, now)
+	score := judged(m.ScoreAt(st, now))
 	st.Changes = appendBounded(st.Changes, Change{EventID: e.ID, Type: e.Type, Rules: matched,
-		Delta: score - before, Score: score, At: te}, m.changes)
+		Delta: score - judged(before), Score: score, At: te}, m.changes)
 
 	cause := cause{id: e.ID, typ: e.Type, rules: matched, at: te}
 	if to := m.bands[m.bandFor(m.bandIndex(st.Band), score)].name; to != st.Band {
@@ -410,12 +418,12 @@ func (m *Model) NextChange(st *LeadState) time.Time {
 	var thr float64 // the engagement value at which the band changes
 	switch {
 	case st.Eng > 0 && cur > 0:
-		thr = m.bands[cur].exit - st.Fit
+		thr = m.bands[cur].exit - judgedHalf - st.Fit
 		if thr <= 0 || thr >= st.Eng {
 			return time.Time{} // fit alone holds the band, or it is not above the exit yet
 		}
 	case st.Eng < 0 && cur < len(m.bands)-1:
-		thr = m.bands[cur+1].enter - st.Fit
+		thr = m.bands[cur+1].enter - judgedHalf - st.Fit
 		if thr >= 0 || thr <= st.Eng {
 			return time.Time{}
 		}
@@ -440,7 +448,7 @@ func (m *Model) Tick(leadID string, st *LeadState, now time.Time, out []Transiti
 		if t.IsZero() || t.After(now) {
 			break
 		}
-		score := m.ScoreAt(st, t)
+		score := judged(m.ScoreAt(st, t))
 		to := m.bands[m.bandFor(m.bandIndex(st.Band), score)].name
 		st.Clock = t
 		if to == st.Band {

@@ -406,8 +406,9 @@ stages:
 	if want := "cold>hot by download|hot>warm by decay|warm>cold by decay"; strings.Join(lines, "|") != want {
 		t.Fatalf("transitions = %s, want %s", strings.Join(lines, "|"), want)
 	}
-	// hot → warm when 20·2^(−t/1h) < 12: t = log2(20/12) h after the event.
-	wantAt := te.Add(time.Duration(math.Log2(20.0/12) * float64(time.Hour)))
+	// hot → warm when 20·2^(−t/1h), judged in hundredths, drops below 12:
+	// t = log2(20/11.995) h after the event.
+	wantAt := te.Add(time.Duration(math.Log2(20.0/11.995) * float64(time.Hour)))
 	if d := got[1].OccurredAt.Sub(wantAt); d < 0 || d > 5*time.Millisecond {
 		t.Errorf("hot>warm occurred at %v, want %v", got[1].OccurredAt, wantAt)
 	}
