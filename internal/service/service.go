@@ -185,6 +185,9 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opt Options) e
 		pipeErr = pipe.Run(runCtx)
 	}()
 	go func() { defer wg.Done(); _ = lag.Run(runCtx) }()
+	// Decay runs even when the rules have none: a reload may turn it on.
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = pipe.RunDecay(runCtx, store, cfg.State.DecayInterval) }()
 	if hotReload {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = reloader.Run(runCtx) }()
