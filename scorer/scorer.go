@@ -83,6 +83,7 @@ type Result struct {
 	Outcomes    []Outcome    // one per input, in input order
 	Transitions []Transition // to publish, in input order per lead
 	Conflicts   int          // compare-and-set conflicts retried
+	Model       *Model       // the model the batch was scored with (a reload may swap it right after)
 }
 
 // Score applies a batch: one Load and one Save round trip for all its leads,
@@ -92,7 +93,7 @@ type Result struct {
 // as redelivered and their transitions come back from the lead's history.
 func (s *Scorer) Score(ctx context.Context, in []Input) (Result, error) {
 	m := s.model.Load()
-	res := Result{Outcomes: make([]Outcome, len(in))}
+	res := Result{Outcomes: make([]Outcome, len(in)), Model: m}
 
 	// Group inputs by lead, keeping each lead's order.
 	idx := make(map[string]int, len(in))

@@ -162,7 +162,6 @@ func (p *Pipeline) fetch(ctx context.Context, b *batch) error {
 // it succeeds or ctx ends.
 func (p *Pipeline) handle(ctx context.Context, b *batch) error {
 	start := p.opt.Now()
-	model := p.scorer.Model()
 
 	// Decode. Pointers into b.evs stay valid: it is sized once per batch.
 	if cap(b.evs) < len(b.msgs) {
@@ -210,7 +209,7 @@ func (p *Pipeline) handle(ctx context.Context, b *batch) error {
 	p.m.conflicts.Add(float64(res.Conflicts))
 	for i, in := range b.inputs {
 		typ := in.Event.Type
-		if !model.Known(typ) {
+		if !res.Model.Known(typ) {
 			typ = "other"
 		}
 		p.m.events.WithLabelValues(typ, res.Outcomes[i].String()).Inc()
