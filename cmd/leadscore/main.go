@@ -4,6 +4,8 @@
 //	leadscore dev              zero-install: embedded Kafka and Redis, live view
 //	leadscore run              the service, against real Kafka and Redis
 //	leadscore demo             play realistic buyer journeys into the input topic
+//	leadscore rules check FILE validate a rules file and explain it in plain words
+//	leadscore explain LEAD     a lead's score, band, stage and why, from a running leadscore
 //	leadscore version
 package main
 
@@ -41,6 +43,8 @@ Usage:
   leadscore dev  [--config FILE] [--demo]   embedded Kafka + Redis, live view (the first-run command)
   leadscore run  [--config FILE]            the service, against LEADSCORE_KAFKA_BROKERS and LEADSCORE_REDIS_ADDR
   leadscore demo [flags]                    play buyer journeys into the input topic
+  leadscore rules check FILE                validate a rules file (or a whole config) and explain it in plain words
+  leadscore explain LEAD [--api URL]        show a lead's score, band, stage and why, from a running leadscore
   leadscore version
 
 Configuration: YAML (--config FILE or LEADSCORE_CONFIG), every field overridable
@@ -59,6 +63,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdDev(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case "rules":
+		return cmdRules(ctx, args[1:], stdout, stderr)
+	case "explain":
+		return cmdExplain(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "leadscore", version)
 		return nil
