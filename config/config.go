@@ -116,8 +116,9 @@ type Rule struct {
 	Conditions []Condition       `yaml:"conditions,omitempty"`
 	Points     float64           `yaml:"points"`
 	// Score is "engagement" (the default: behaviour, decays) or "fit" (who
-	// the lead is, from profile properties; does not decay, and counts the
-	// lead's latest attributes, so a changed job title re-scores).
+	// the lead is: the lead's latest values of the properties fit rules
+	// name, taken from events of the rule's Type — "*" for any event; does
+	// not decay, and a changed job title re-scores).
 	Score string `yaml:"score,omitempty"`
 	// FirstTimeOnly scores the rule once per lead, ever.
 	FirstTimeOnly bool `yaml:"first_time_only,omitempty"`
@@ -192,11 +193,12 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // ParseDuration parses "30d", "1d12h", "90m", "2h45m".
 func ParseDuration(s string) (Duration, error) {
 	s = strings.TrimSpace(s)
+	orig := s
 	var days int64
 	if i := strings.IndexByte(s, 'd'); i > 0 {
 		n, err := strconv.ParseInt(s[:i], 10, 64)
 		if err != nil || n < 0 || n > 100000 {
-			return 0, fmt.Errorf("invalid duration %q", s)
+			return 0, fmt.Errorf("invalid duration %q: use forms like 30d, 12h, 90m", s)
 		}
 		days, s = n, s[i+1:]
 		if s == "" {
@@ -205,7 +207,7 @@ func ParseDuration(s string) (Duration, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q: use forms like 30d, 12h, 90m", s)
+		return 0, fmt.Errorf("invalid duration %q: use forms like 30d, 12h, 90m", orig)
 	}
 	return Duration(time.Duration(days)*24*time.Hour + d), nil
 }
@@ -256,8 +258,9 @@ func Default() Config {
 }
 
 // Load builds the configuration: defaults, then the YAML file at path (if
-// path is not empty), then the LEADSCORE_RULES_FILE rules file, then the
-// environment. It does not validate.
+// path is not empty; its rules section, if any, replaces the default model
+// whole), then the LEADSCORE_RULES_FILE rules file, then the environment.
+// It does not validate.
 func Load(path string, env func(string) (string, bool)) (Config, error) {
 	c := Default()
 	if path != "" {
@@ -267,6 +270,17 @@ func Load(path string, env func(string) (string, bool)) (Config, error) {
 		}
 		if err := decodeYAML(b, &c); err != nil {
 			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+		// A file's rules section replaces the default model whole: merged,
+		// its rules would meet default stages naming rules it does not have.
+		var probe struct {
+			Rules yaml.Node `yaml:"rules"`
+		}
+		if err := yaml.Unmarshal(b, &probe); err == nil && probe.Rules.Kind != 0 {
+			c.Rules = Rules{}
+			if err := probe.Rules.Decode(&c.Rules); err != nil {
+				return c, fmt.Errorf("config %s: %w", path, err)
+			}
 		}
 	}
 	if rf, ok := env("LEADSCORE_RULES_FILE"); ok && rf != "" {

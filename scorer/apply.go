@@ -273,10 +273,11 @@ func (m *Model) addEngagement(st *LeadState, ruleName string, pts float64, te ti
 	}
 }
 
-// updateAttrs keeps the event's values of the properties fit rules read and
-// recomputes the fit score from the lead's attributes.
+// updateAttrs keeps the event's values of the properties fit rules read —
+// from events of a fit rule's type, or any event for "*" — and recomputes
+// the fit score from the lead's attributes.
 func (m *Model) updateAttrs(st *LeadState, e *events.Event) {
-	if len(m.fit) == 0 {
+	if len(m.fit) == 0 || !m.fitTypes["*"] && !m.fitTypes[e.Type] {
 		return
 	}
 	changed := false

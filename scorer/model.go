@@ -64,6 +64,7 @@ type Model struct {
 	byType   map[string][]*rule
 	fit      []*rule         // fit rules, evaluated on the lead's attributes
 	fitProps map[string]bool // properties fit rules read: kept per lead
+	fitTypes map[string]bool // event types that carry profile attributes ("*": any)
 	bands    []band
 	stages   []stage
 	recent   map[string]bool // event types some stage criterion asks "seen within"
@@ -135,6 +136,7 @@ func NewModel(r config.Rules, dedupeWindow, history int) (*Model, error) {
 		halfLife: r.HalfLife.D(),
 		byType:   map[string][]*rule{},
 		fitProps: map[string]bool{},
+		fitTypes: map[string]bool{},
 		recent:   map[string]bool{},
 		types:    map[string]bool{},
 		window:   dedupeWindow,
@@ -157,6 +159,7 @@ func NewModel(r config.Rules, dedupeWindow, history int) (*Model, error) {
 		}
 		if ru.fit {
 			m.fit = append(m.fit, ru)
+			m.fitTypes[x.Type] = true
 			for _, c := range ru.conds {
 				m.fitProps[c.prop] = true
 			}

@@ -108,7 +108,7 @@ func inheritedNote(path string, pos []config.FieldPos) string {
 		return fmt.Sprintf("note: %s has no rules: section; leadscore runs the built-in rules with it.", path)
 	}
 	var missing []string
-	for _, f := range []string{"rules.half_life", "rules.rules", "rules.bands", "rules.stages"} {
+	for _, f := range []string{"rules.rules", "rules.bands", "rules.stages"} {
 		if !has(f) {
 			missing = append(missing, f)
 		}
@@ -116,7 +116,7 @@ func inheritedNote(path string, pos []config.FieldPos) string {
 	if len(missing) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("note: %s sets no %s; leadscore takes them from the built-in rules.", path, strings.Join(missing, ", "))
+	return fmt.Sprintf("note: %s's rules section replaces the built-in rules whole, and it sets no %s.", path, strings.Join(missing, ", "))
 }
 
 func problemsError(path, what string, problems []string) error {

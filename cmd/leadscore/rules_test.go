@@ -114,16 +114,18 @@ func TestRulesCheckProblems(t *testing.T) {
 		{"whole config: bad exit", "kafka:\n  partitions: 3\nrules:\n  bands:\n    - {name: cold}\n    - {name: warm, min: 5, exit: 6}\n",
 			[]string{
 				`line 6: rules.bands[1].exit: 6 is above the band's min 5; set exit at or below min: enter at min, leave below exit`,
-				`note: FILE sets no rules.half_life, rules.rules, rules.stages; leadscore takes them from the built-in rules.`,
+				`line 3: rules.stages: 0 stages; declare 1 to 32 stages, first stage first`,
+				`note: FILE's rules section replaces the built-in rules whole, and it sets no rules.rules, rules.stages.`,
 			}},
 		{"whole config: unknown field outside the rules", "kafka:\n  partitions: 3\n  partitons: 4\n",
 			[]string{`line 3: kafka: unknown field "partitons" in the kafka section; use brokers, group_id, input_topic, output_topic, dead_letter_topic, create_topics, partitions, replication_factor, session_timeout or lag_interval`}},
 		{"whole config: condition", "rules:\n  rules:\n    - name: a\n      type: b\n      points: 1\n      conditions:\n        - {property: x, glob: \"[\"}\n",
 			[]string{
 				`line 7: rules.rules[0].conditions[0].glob: "[" is not a valid pattern; use * ? and [a-z] (path.Match syntax)`,
-				// The built-in stages this file keeps name a built-in rule it dropped.
-				`line 1: rules.stages[2].enter_when[0].on_rules: "usage-limit" is not a rule; name a rule declared in rules.rules`,
-				`note: FILE sets no rules.half_life, rules.bands, rules.stages; leadscore takes them from the built-in rules.`,
+				// A config's rules section replaces the built-in one whole.
+				`line 1: rules.bands: 0 bands; declare 1 to 32 bands, lowest first`,
+				`line 1: rules.stages: 0 stages; declare 1 to 32 stages, first stage first`,
+				`note: FILE's rules section replaces the built-in rules whole, and it sets no rules.bands, rules.stages.`,
 			}},
 		{"not YAML", "rules: [\n", []string{`line 2: YAML syntax error near here: did not find expected node content`}},
 	}
@@ -156,7 +158,7 @@ func TestRulesCheckForms(t *testing.T) {
 			"rules version "},
 		{"whole config without rules", "kafka:\n  partitions: 3\n",
 			"has no rules: section; leadscore runs the built-in rules with it.\nrules version "},
-		{"whole config with rules", "log: {level: debug}\nrules:\n  half_life: 0\n", "Decay: none; scores never decay.\n"},
+		{"whole config with rules", "log: {level: debug}\nrules:\n  half_life: 0\n  rules: [{name: a, type: b, points: 1}]\n  bands: [{name: cold}]\n  stages: [{name: lead}]\n", "Decay: none; scores never decay.\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

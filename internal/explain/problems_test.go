@@ -113,8 +113,8 @@ func TestParseProblems(t *testing.T) {
 				`line 3: rules.bands[0]: unknown field "mn" in a band; use name, min or exit`}},
 		{"bad duration", "half_life: 30 days\n",
 			[]string{`line 1: rules.half_life: invalid duration "30 days": use forms like 30d, 12h, 90m`}},
-		{"bad duration quoted in part", "version: x\nhalf_life: 30days\n", // config.ParseDuration quotes what follows the d
-			[]string{`line 2: rules.half_life: invalid duration "ays": use forms like 30d, 12h, 90m`}},
+		{"bad duration with days", "version: x\nhalf_life: 30days\n",
+			[]string{`line 2: rules.half_life: invalid duration "30days": use forms like 30d, 12h, 90m`}},
 		{"bad cap duration", "rules:\n  - name: a\n    type: b\n    cap: {points: 1, per: 1w}\n",
 			[]string{`line 4: rules.rules[0].cap.per: invalid duration "1w": use forms like 30d, 12h, 90m`}},
 		{"unclosed flow mapping", "half_life: 1d\nrules:\n  - {name: a\n",
