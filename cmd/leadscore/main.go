@@ -43,6 +43,7 @@ Usage:
   leadscore dev  [--config FILE] [--demo]   embedded Kafka + Redis, live view (the first-run command)
   leadscore run  [--config FILE]            the service, against LEADSCORE_KAFKA_BROKERS and LEADSCORE_REDIS_ADDR
   leadscore demo [flags]                    play buyer journeys into the input topic
+  leadscore rescore [--rules FILE] [--from TIME] [--switch]  replay under new rules: dry-run report, then switch
   leadscore rules check FILE                validate a rules file (or a whole config) and explain it in plain words
   leadscore explain LEAD [--api URL]        show a lead's score, band, stage and why, from a running leadscore
   leadscore version
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdDev(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case "rescore":
+		return cmdRescore(ctx, args[1:], stdout, stderr)
 	case "rules":
 		return cmdRules(ctx, args[1:], stdout, stderr)
 	case "explain":
