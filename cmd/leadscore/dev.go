@@ -37,7 +37,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	// On a terminal the live view owns the screen: logs go to a file.
 	logOut, logNote := stderr, ""
-	if isTerminal(stdout) {
+	if demo.IsTerminal(stdout) {
 		path := filepath.Join(os.TempDir(), "leadscore-dev.log")
 		f, err := os.Create(path)
 		if err != nil {
@@ -65,13 +65,4 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Out:         stdout,
 		Log:         log,
 	})
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

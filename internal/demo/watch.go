@@ -91,7 +91,7 @@ func NewWatcher(o WatchOptions) (*Watcher, error) {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
-	w := &Watcher{o: o, tty: isTerminal(o.Out), ready: make(chan struct{})}
+	w := &Watcher{o: o, tty: IsTerminal(o.Out), ready: make(chan struct{})}
 	if w.o.SummaryEvery <= 0 {
 		w.o.SummaryEvery = 10 * time.Second
 		if w.tty {
@@ -481,8 +481,8 @@ func clean(s string) string {
 	}, s)
 }
 
-// isTerminal reports whether w is a character device, e.g. a terminal.
-func isTerminal(w io.Writer) bool {
+// IsTerminal reports whether w is a character device, e.g. a terminal.
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
