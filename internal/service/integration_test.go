@@ -417,3 +417,60 @@ stages:
 		t.Errorf("stored band %s, want cold", st.State.Band)
 	}
 }
+
+// TestDecayScheduleSurvivesARestart scores a lead whose band decay will
+// change a few seconds later, stops the service before that moment, and
+// starts a new one after it: the new process finds the crossing in the
+// schedule kept in Redis and emits it, with no new event.
+func TestDecayScheduleSurvivesARestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	e := newEnv(t)
+	rules, err := config.ParseRules([]byte(`
+half_life: 1h
+rules:
+  - {name: download, type: download, points: 20}
+bands:
+  - {name: cold}
+  - {name: hot, min: 15, exit: 12}
+stages:
+  - {name: lead}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cfg.Rules = rules
+	e.cfg.State.DecayInterval = 100 * time.Millisecond
+	_, stop := e.start()
+
+	// Back-date the event so that 20·2^(−age/1h) falls below 11.995 in 4 s.
+	crossing := time.Now().Add(4 * time.Second)
+	ev := event("r-1", "restarting", "download")
+	ev.OccurredAt = crossing.Add(-time.Duration(math.Log2(20.0/11.995) * float64(time.Hour))).UTC()
+	e.produce(record(ev))
+	e.waitNoLag(30 * time.Second)
+	stop() // down before the crossing
+	if got := transitions(t, e.readAll(e.cfg.Kafka.OutputTopic)); len(got) != 1 || got[0].To != "hot" {
+		t.Fatalf("before the restart: %+v, want only cold → hot", got)
+	}
+	time.Sleep(time.Until(crossing) + time.Second)
+
+	_, stop = e.start()
+	defer stop()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := transitions(t, e.readAll(e.cfg.Kafka.OutputTopic))
+		if len(got) == 2 {
+			if got[1].From != "hot" || got[1].To != "cold" || got[1].CauseEventType != "decay" ||
+				got[1].OccurredAt.Before(crossing.Add(-10*time.Millisecond)) || got[1].OccurredAt.After(crossing.Add(10*time.Millisecond)) {
+				t.Fatalf("after the restart: %+v, want hot → cold by decay at %v", got[1], crossing)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no decay transition after the restart: %+v", got)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
