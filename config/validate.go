@@ -46,6 +46,13 @@ const (
 	maxConditions = 32
 )
 
+const (
+	// maxTypeBytes is the decoder's limit on an event's type
+	// (events.DefaultLimits): a rule for a longer type could never match.
+	maxTypeBytes    = 128
+	maxVersionBytes = 128 // the version is in every transition record
+)
+
 // Validate checks the whole configuration once, at start-up, and returns
 // every problem found (joined), each naming its field and the fix.
 func (c *Config) Validate() error {
@@ -143,6 +150,9 @@ func (r *Rules) Validate() []error {
 	add := func(field, problem, fix string) {
 		errs = append(errs, &FieldError{Field: field, Problem: problem, Fix: fix})
 	}
+	if len(r.Version) > maxVersionBytes {
+		add("rules.version", fmt.Sprintf("is %d bytes", len(r.Version)), fmt.Sprintf("use at most %d bytes, or leave it empty for a hash", maxVersionBytes))
+	}
 	if len(r.Rules) > maxRules {
 		add("rules.rules", fmt.Sprintf("%d rules", len(r.Rules)), fmt.Sprintf("keep it to %d at most", maxRules))
 	}
@@ -151,8 +161,13 @@ func (r *Rules) Validate() []error {
 		f := fmt.Sprintf("rules.rules[%d]", i)
 		if rule.Name == "" {
 			add(f+".name", "is empty", "name every rule: names appear in explanations")
+		} else if len(rule.Name) > maxNameBytes {
+			add(f+".name", fmt.Sprintf("is %d bytes", len(rule.Name)), fmt.Sprintf("use at most %d bytes: names appear in every transition", maxNameBytes))
 		} else if names[rule.Name] {
 			add(f+".name", fmt.Sprintf("%q is used twice", rule.Name), "give each rule a distinct name")
+		}
+		if len(rule.Type) > maxTypeBytes {
+			add(f+".type", fmt.Sprintf("is %d bytes", len(rule.Type)), fmt.Sprintf("use at most %d bytes: the decoder refuses longer event types", maxTypeBytes))
 		}
 		names[rule.Name] = true
 		if rule.Type == "" {

@@ -70,6 +70,8 @@ const (
 	HeaderSourceOffset    = "leadscore.source.offset"
 	HeaderSourceTimestamp = "leadscore.source.timestamp"
 	HeaderValueTruncated  = "leadscore.value.truncated_from"
+	HeaderHeadersDropped  = "leadscore.headers.dropped" // how many original headers were left out to fit
+	HeaderKeyTruncated    = "leadscore.key.truncated_from"
 )
 
 // Reason is the stable code of why a record was refused: the decoder's
@@ -82,10 +84,11 @@ func Reason(err error) string {
 	return "invalid"
 }
 
-// DeadLetter builds the dead-letter record of a bad input record. Values
-// larger than maxValue are cut to maxValue bytes (the header
-// leadscore.value.truncated_from gives the original size) so that the dead
-// letter itself always fits the broker's limit.
+// DeadLetter builds the dead-letter record of a bad input record. A record
+// whose key, value and headers together exceed maxValue bytes has its value
+// cut so that they fit (the header leadscore.value.truncated_from gives the
+// original size): the dead letter itself must fit the broker's limit, or it
+// would stall its partition for good.
 func DeadLetter(topic string, src *kafka.Message, err error, maxValue int) kafka.Message {
 	code, msg := Reason(err), err.Error()
 	var de *events.DecodeError
@@ -102,10 +105,30 @@ func DeadLetter(topic string, src *kafka.Message, err error, maxValue int) kafka
 		kafka.Header{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, src.Offset, 10)},
 		kafka.Header{Key: HeaderSourceTimestamp, Value: []byte(src.Time.UTC().Format(time.RFC3339Nano))},
 	)
-	value := src.Value
-	if len(value) > maxValue {
+	// The broker's limit applies to the whole record: key and headers count
+	// too. The value is cut first; then, for a record whose key and headers
+	// alone exceed the budget, the original headers are dropped and the key
+	// cut, each saying so in a header.
+	key, value := src.Key, src.Value
+	if size(key, value, hs) > maxValue {
 		hs = append(hs, kafka.Header{Key: HeaderValueTruncated, Value: strconv.AppendInt(nil, int64(len(value)), 10)})
-		value = value[:maxValue]
+		if n := len(src.Headers); size(key, nil, hs) > maxValue && n > 0 {
+			hs = append(hs[n:], kafka.Header{Key: HeaderHeadersDropped, Value: strconv.AppendInt(nil, int64(n), 10)})
+		}
+		if size(key, nil, hs) > maxValue {
+			hs = append(hs, kafka.Header{Key: HeaderKeyTruncated, Value: strconv.AppendInt(nil, int64(len(key)), 10)})
+			key = key[:max(0, maxValue-size(nil, nil, hs))]
+		}
+		value = value[:min(len(value), max(0, maxValue-size(key, nil, hs)))]
 	}
-	return kafka.Message{Topic: topic, Key: src.Key, Value: value, Headers: hs}
+	return kafka.Message{Topic: topic, Key: key, Value: value, Headers: hs}
+}
+
+// size is what a record's key, value and headers weigh against maxValue.
+func size(key, value []byte, hs []kafka.Header) int {
+	n := len(key) + len(value)
+	for _, h := range hs {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
 }

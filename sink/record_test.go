@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,7 +95,9 @@ func TestDeadLetter(t *testing.T) {
 			Headers: []kafka.Header{{Key: "content-type", Value: []byte("application/json")}, {Key: "trace", Value: []byte("t-1")}},
 		}
 	}
-	const maxValue = 8
+	// The budget covers key and headers too: leave 64 bytes for the value.
+	const room = 64
+	long := strings.Repeat("v", 100)
 	tests := []struct {
 		name      string
 		value     string
@@ -107,13 +110,16 @@ func TestDeadLetter(t *testing.T) {
 		{"decode error", "{", decodeErr, de.Code, de.Msg, "{", ""},
 		{"wrapped decode error", "{", fmt.Errorf("record 7: %w", decodeErr), de.Code, de.Msg, "{", ""},
 		{"other error", "{}", errors.New("lead id is on the block list"), "invalid", "lead id is on the block list", "{}", ""},
-		{"value at the limit", "12345678", decodeErr, de.Code, de.Msg, "12345678", ""},
-		{"value over the limit", "123456789abc", decodeErr, de.Code, de.Msg, "12345678", "12"},
+		{"value at the limit", long[:room], decodeErr, de.Code, de.Msg, long[:room], ""},
+		// Cut to the room left once the truncated_from header is added.
+		{"value over the limit", long, decodeErr, de.Code, de.Msg, long[:room-len(sink.HeaderValueTruncated)-len("100")], "100"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			src := source(tc.value)
 			srcHeaders := slices.Clone(src.Headers)
+			empty := sink.DeadLetter("lead-events-dlq", source(""), tc.err, 1<<20)
+			maxValue := recordSize(&empty) + room
 			dl := sink.DeadLetter("lead-events-dlq", src, tc.err, maxValue)
 
 			if dl.Topic != "lead-events-dlq" || string(dl.Key) != "lead-42" || string(dl.Value) != tc.wantValue {
