@@ -170,6 +170,10 @@ type Stage struct {
 	OnEvents []string `yaml:"on_events,omitempty"`
 	// EnterWhen lists further entry criteria; any one suffices.
 	EnterWhen []Criterion `yaml:"enter_when,omitempty"`
+	// ResetEngagement sets the engagement score to 0 when a lead enters the
+	// stage (fit stays): a lead sent back to nurture must earn its way back
+	// with new activity instead of re-qualifying on its old score.
+	ResetEngagement bool `yaml:"reset_engagement,omitempty"`
 }
 
 // Criterion holds when all of its parts do.

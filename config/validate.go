@@ -249,8 +249,8 @@ func (r *Rules) Validate() []error {
 		f := fmt.Sprintf("rules.stages[%d]", i)
 		checkName(add, f+".name", st.Name, seen)
 		if i == 0 {
-			if st.MinScore != nil || len(st.OnEvents) > 0 || len(st.EnterWhen) > 0 || len(st.From) > 0 {
-				add(f, "the first stage has entry conditions", "leave min_score, on_events, enter_when and from out: every lead starts there")
+			if st.MinScore != nil || len(st.OnEvents) > 0 || len(st.EnterWhen) > 0 || len(st.From) > 0 || st.ResetEngagement {
+				add(f, "the first stage has entry conditions", "leave min_score, on_events, enter_when, from and reset_engagement out: every lead starts there")
 			}
 			continue
 		}

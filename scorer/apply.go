@@ -192,6 +192,16 @@ func (m *Model) score(leadID string, st *LeadState, e *events.Event, out []Trans
 		to := m.stages[next].name
 		out = m.emit(leadID, st, cause, KindStage, st.Stage, to, score, out)
 		st.Stage = to
+		if m.stages[next].reset {
+			// Back to nurture: the behaviour that qualified the lead no
+			// longer counts; the band follows the score that is left.
+			st.Eng, st.Ref, st.Top = 0, now, nil
+			score = judged(m.ScoreAt(st, now))
+			if to := m.bands[m.bandFor(m.bandIndex(st.Band), score)].name; to != st.Band {
+				out = m.emit(leadID, st, cause, KindBand, st.Band, to, score, out)
+				st.Band = to
+			}
+		}
 	}
 	return out
 }

@@ -219,3 +219,27 @@ func TestPointsAddAcrossMatchingRules(t *testing.T) {
 		}
 	}
 }
+
+// TestRecycledLeadsEarnTheirWayBack: sales rejects an SQL; the default
+// model resets its engagement on entering recycled, so one more page view
+// does not bounce it back to SQL — new activity re-qualifies it as an MQL.
+func TestRecycledLeadsEarnTheirWayBack(t *testing.T) {
+	m := defaultModel(t)
+	var st LeadState
+	steps := []*events.Event{
+		ev("1", "page_view", "page", "pricing"), ev("2", "download"), ev("3", "site_visit_booked"), // 13: warm, sql
+		ev("4", "sales_rejected"),               // recycled; engagement 0: cold
+		ev("5", "page_view", "page", "blog"),    // 1: stays recycled
+		ev("6", "page_view", "page", "pricing"), // 6: warm, still recycled
+		ev("7", "webinar_registration"),         // 9 and a webinar: mql
+	}
+	got := m.Apply("L", &st, false, inputs(steps...), make([]Outcome, len(steps)), nil)
+	want := []string{
+		"band cold>warm@5 by 1", "stage lead>mql@8 by 2", "stage mql>sql@13 by 3",
+		"stage sql>recycled@13 by 4", "band warm>cold@0 by 4",
+		"band cold>warm@6 by 6", "stage recycled>mql@9 by 7",
+	}
+	if fmt.Sprint(summary(got)) != fmt.Sprint(want) {
+		t.Errorf("transitions:\n got %v\nwant %v", summary(got), want)
+	}
+}

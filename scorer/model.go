@@ -109,6 +109,7 @@ type stage struct {
 	name     string
 	from     map[int]bool
 	criteria []criterion
+	reset    bool // entering sets engagement to 0
 }
 
 type criterion struct {
@@ -185,7 +186,7 @@ func NewModel(r config.Rules, dedupeWindow, history int) (*Model, error) {
 		idx[s.Name] = i
 	}
 	for i, s := range r.Stages {
-		st := stage{name: s.Name, from: map[int]bool{}}
+		st := stage{name: s.Name, from: map[int]bool{}, reset: s.ResetEngagement}
 		if i > 0 {
 			for _, f := range r.StageFrom(i) {
 				st.from[idx[f]] = true

@@ -290,7 +290,15 @@ func (g *Generator) plan(kind string) []step {
 		}
 		s = append(s, pageView("product"))
 		if rng.IntN(5) == 0 {
-			s = append(s, step{"form_submit", []prop{{"form", "contact"}}})
+			s = append(s, step{"form_submit", []prop{{"form", "contact"}, {"job_title", "Head of Marketing"}, {"company_size", "120"}}})
+		}
+		// The CRM's verdict on the MQL: sales accepts (→ SQL) or rejects
+		// (→ recycled, back to nurture) some of them.
+		switch rng.IntN(3) {
+		case 0:
+			s = append(s, step{"sales_accepted", []prop{{"source", "crm"}}})
+		case 1:
+			s = append(s, step{"sales_rejected", []prop{{"source", "crm"}, {"reason", "no-budget"}}})
 		}
 	case JourneyTrial:
 		s = append(s, step{"trial_signup", []prop{{"plan", "free"}}})

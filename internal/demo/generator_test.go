@@ -74,6 +74,7 @@ var (
 		"download": true, "webinar_registration": true, "chat_message": true, "consultation_request": true,
 		"site_visit_booked": true, "trial_signup": true, "product_usage": true, "upgrade_offer_opened": true,
 		"support_upgrade_request": true, "unsubscribe": true, "email_bounce": true,
+		"sales_accepted": true, "sales_rejected": true,
 	}
 	knownPages = map[string]bool{"home": true, "blog": true, "product": true, "pricing": true, "careers": true, "docs": true}
 	knownForms = map[string]bool{"documents": true, "newsletter": true, "contact": true}
@@ -266,7 +267,7 @@ func TestGeneratorJourneys(t *testing.T) {
 		JourneyCustomer:   `chat_message support_upgrade_request `,
 		JourneyJobSeeker:  `(?:page_view:careers ){1,2}`,
 		JourneySubscriber: `email_open (?:email_click )?email_open (?:email_open )?`,
-		JourneyResearcher: `page_view:blog form_submit:newsletter email_open download (?:webinar_registration )?page_view:product (?:form_submit:contact )?`,
+		JourneyResearcher: `page_view:blog form_submit:newsletter email_open download (?:webinar_registration )?page_view:product (?:form_submit:contact )?(?:sales_accepted |sales_rejected )?`,
 		JourneyLapsed:     `email_open (?:unsubscribe|email_bounce) `,
 	}
 	const maxJourney = 9

@@ -111,15 +111,18 @@ func stageTable(p *printer, r *config.Rules) {
 		ways := StageEntry(s)
 		if text := from + strings.Join(ways, "; or "); len(ways) == 1 || width(indent+text) <= lineWidth {
 			p.printf("  %s  %s\n", pad(s.Name, nameW), text)
-			continue
-		}
-		p.printf("  %s  %s%s;\n", pad(s.Name, nameW), from, ways[0])
-		for j, way := range ways[1:] {
-			end := ";"
-			if j == len(ways)-2 {
-				end = ""
+		} else {
+			p.printf("  %s  %s%s;\n", pad(s.Name, nameW), from, ways[0])
+			for j, way := range ways[1:] {
+				end := ";"
+				if j == len(ways)-2 {
+					end = ""
+				}
+				p.printf("%sor %s%s\n", indent, way, end)
 			}
-			p.printf("%sor %s%s\n", indent, way, end)
+		}
+		if s.ResetEngagement {
+			p.printf("%sentering it resets the engagement score to 0 (fit stays)\n", indent)
 		}
 	}
 }
