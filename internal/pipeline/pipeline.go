@@ -41,7 +41,7 @@ type Options struct {
 	DeadLetterTopic string
 	MaxBatch        int           // records per batch at most [5000]
 	MaxWait         time.Duration // how long a started batch waits to fill [20ms]
-	MaxDeadLetter   int           // dead-letter values are cut to this many bytes [900 KiB]
+	MaxDeadLetter   int           // a dead letter (key, headers, value) is cut to fit this many bytes [900 KiB]
 	ShutdownGrace   time.Duration // after ctx ends, how long in-flight work may take [15s]
 	Now             func() time.Time
 }
