@@ -8,7 +8,8 @@
 #
 # Ports: LEADSCORE_KAFKA_PORT (default 9092; the KRaft controller uses port+1) and
 # LEADSCORE_REDIS_PORT (default 6379). LEADSCORE_SERVICES_TIMEOUT (default 90) bounds
-# how long `up` waits for both to answer.
+# how long `up` waits for both to answer. LEADSCORE_REDIS_AOF=yes starts Redis with AOF on
+# (appendfsync everysec) instead of no persistence: for the fault suite's Redis restarts.
 #
 # Everything lives under .cache/ in the repo (git-ignored):
 #   .cache/kafka/libs   broker jars fetched from Maven Central via scripts/kafka/pom.xml
@@ -28,6 +29,7 @@ KAFKA_PORT="${LEADSCORE_KAFKA_PORT:-9092}"
 CONTROLLER_PORT=$((KAFKA_PORT + 1))
 REDIS_PORT="${LEADSCORE_REDIS_PORT:-6379}"
 TIMEOUT="${LEADSCORE_SERVICES_TIMEOUT:-90}"
+REDIS_AOF="${LEADSCORE_REDIS_AOF:-no}"
 
 # Default ports use .cache/run/{redis,kafka}; other ports get their own directories
 # (.cache/run/kafka-19092, ...), so a second set on other ports never touches the first's
@@ -128,11 +130,14 @@ start_redis() {
     return 0
   fi
   mkdir -p "$REDIS_DIR"
-  log "redis: starting on $HOST:$REDIS_PORT"
-  # A throwaway cache for tests: no RDB snapshots, no AOF. --dir keeps any stray files
-  # (e.g. a crash dump) inside .cache/ instead of the caller's working directory.
+  # A throwaway cache for tests: no RDB snapshots, no AOF — unless LEADSCORE_REDIS_AOF=yes
+  # (the fault suite restarts Redis and needs its data back). --dir keeps any stray files
+  # (e.g. a crash dump, the AOF) inside .cache/ instead of the caller's working directory.
+  local aof=no
+  [[ "$REDIS_AOF" == yes ]] && aof=yes
+  log "redis: starting on $HOST:$REDIS_PORT (appendonly $aof)"
   redis-server --bind "$HOST" --port "$REDIS_PORT" \
-    --save "" --appendonly no \
+    --save "" --appendonly "$aof" --appendfsync everysec \
     --daemonize yes --pidfile "$REDIS_PID" --logfile "$REDIS_LOG" \
     --dir "$REDIS_DIR" >/dev/null 9>&- # 9>&-: see take_lock
 }
@@ -337,7 +342,7 @@ cmd_env() {
 }
 
 usage() {
-  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
