@@ -61,7 +61,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "leadscore_retries_total",
-			Help: "Failed attempts that were retried, by step (score, publish, commit, decay).",
+			Help: "Failed attempts that were retried, by step (fetch, score, publish, commit, decay).",
 		}, []string{"step"}),
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "leadscore_commit_errors_total",

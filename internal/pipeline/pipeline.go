@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -92,8 +93,8 @@ func (p *Pipeline) Ready() error {
 }
 
 // Run consumes until ctx ends, then finishes the batch in hand (publishing
-// and committing it) within ShutdownGrace, and returns. It returns an error
-// only when the input fails for good.
+// and committing it) within ShutdownGrace, and returns. Fetch errors are
+// retried with backoff; it returns an error only when the input is closed.
 func (p *Pipeline) Run(ctx context.Context) error {
 	// Work in hand outlives ctx by ShutdownGrace: a SIGTERM stops fetching,
 	// not the batch being published.
@@ -106,6 +107,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer stop()
 
 	b := &batch{}
+	backoff := 100 * time.Millisecond
 	for {
 		err := p.fetch(ctx, b)
 		if len(b.msgs) > 0 {
@@ -117,11 +119,21 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				return nil
 			}
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("fetch: %w", err)
+		switch {
+		case err == nil:
+			backoff = 100 * time.Millisecond
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, io.EOF):
+			return fmt.Errorf("fetch: input closed: %w", err)
+		default:
+			// A broker restarting, "group load in progress", "rebalance in
+			// progress": the reader recovers on its own; exiting would turn a
+			// blip into a restart (found by the fault suite).
+			p.m.retries.WithLabelValues("fetch").Inc()
+			p.log.Warn("fetch failed; retrying", zap.Duration("backoff", backoff), zap.Error(err))
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, 5*time.Second)
 		}
 	}
 }

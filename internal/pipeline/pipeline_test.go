@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // everything else that happens (log).
 type fakeInput struct {
 	mu      sync.Mutex
+	errs    []error // returned by FetchMessage, one per call, before the queue
 	queue   []kafka.Message
 	log     *[]string
 	commits []kafka.Message
@@ -34,6 +36,12 @@ type fakeInput struct {
 func (f *fakeInput) FetchMessage(ctx context.Context) (kafka.Message, error) {
 	for {
 		f.mu.Lock()
+		if len(f.errs) > 0 {
+			err := f.errs[0]
+			f.errs = f.errs[1:]
+			f.mu.Unlock()
+			return kafka.Message{}, err
+		}
 		if len(f.queue) > 0 {
 			m := f.queue[0]
 			f.queue = f.queue[1:]
@@ -98,8 +106,13 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, failures int, msgs ...kafka.Message) *harness {
+	return newHarnessWithErrors(t, failures, nil, msgs...)
+}
+
+// newHarnessWithErrors starts a pipeline whose input first fails with errs.
+func newHarnessWithErrors(t *testing.T, failures int, errs []error, msgs ...kafka.Message) *harness {
 	h := &harness{reg: prometheus.NewRegistry()}
-	h.in = &fakeInput{queue: msgs, log: &h.log, arrived: make(chan struct{})}
+	h.in = &fakeInput{errs: errs, queue: msgs, log: &h.log, arrived: make(chan struct{})}
 	h.out = &fakeOutput{log: &h.log, failures: failures}
 	c := config.Default()
 	m, err := scorer.NewModel(c.Rules, c.State.DedupeWindow, c.State.History)
@@ -211,4 +224,28 @@ func TestShutdownAbandonsOnlyUncommittableWork(t *testing.T) {
 	if len(h.in.commits) != 0 {
 		t.Errorf("committed %v although nothing was published", h.in.commits)
 	}
+}
+
+func TestTransientFetchErrorsAreRetried(t *testing.T) {
+	h := newHarnessWithErrors(t, 0,
+		[]error{errors.New("[14] Group Load In Progress"), errors.New("dial tcp: connection refused")},
+		kafka.Message{Partition: 0, Offset: 5, Value: value("a", "L", "download")})
+	h.waitCommitted(t, 1)
+	h.close(t)
+	if got := testutil.ToFloat64(h.p.m.retries.WithLabelValues("fetch")); got != 2 {
+		t.Errorf("fetch retries = %v, want 2", got)
+	}
+}
+
+func TestClosedInputEndsRun(t *testing.T) {
+	h := newHarnessWithErrors(t, 0, []error{io.EOF})
+	select {
+	case err := <-h.done:
+		if !errors.Is(err, io.EOF) {
+			t.Fatalf("Run = %v, want io.EOF", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run kept going after the input closed")
+	}
+	h.stop()
 }
