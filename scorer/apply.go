@@ -54,6 +54,7 @@ func (m *Model) Apply(leadID string, st *LeadState, found bool, in []Input, outc
 	if !found {
 		*st = LeadState{Band: m.bands[0].name, Stage: m.stages[0].name}
 	}
+	st.fresh = 0
 	for i := range in {
 		x := &in[i]
 		if m.redelivered(st, x) {
@@ -414,7 +415,14 @@ func (m *Model) emit(leadID string, st *LeadState, c cause, kind Kind, from, to 
 		CauseRules:     c.rules,
 		RulesVersion:   m.version,
 	}
-	st.History = appendBounded(st.History, t, m.history)
+	// Trim only transitions older than this call's: a crash after this
+	// save and before publishing must find all of them on redelivery, however
+	// many one batch made.
+	st.History = append(st.History, t)
+	st.fresh++
+	if drop := min(len(st.History)-m.history, len(st.History)-st.fresh); drop > 0 {
+		st.History = append(st.History[:0], st.History[drop:]...)
+	}
 	return append(out, t)
 }
 
@@ -454,6 +462,7 @@ func (m *Model) NextChange(st *LeadState) time.Time {
 // each at the instant it happened, so that ids are the same whichever
 // process ticks the lead. It returns the transitions appended to out.
 func (m *Model) Tick(leadID string, st *LeadState, now time.Time, out []Transition) []Transition {
+	st.fresh = 0
 	for range len(m.bands) * 2 { // at most one crossing per band each way
 		t := m.NextChange(st)
 		if t.IsZero() || t.After(now) {

@@ -190,10 +190,12 @@ func TestApplyBoundsState(t *testing.T) {
 	for i := range in {
 		in[i].Partition = int32(i % 3)
 	}
-	m.Apply("L", &st, false, in, make([]Outcome, len(in)), nil)
-	if len(st.Recent) != 4 || len(st.History) != 2 || len(st.Watermarks) != 3 {
-		t.Errorf("state not bounded: recent %d (want 4), history %d (want 2), watermarks %d (want 3)",
-			len(st.Recent), len(st.History), len(st.Watermarks))
+	made := m.Apply("L", &st, false, in, make([]Outcome, len(in)), nil)
+	// One batch keeps every transition it made (they may not be published
+	// yet); the next save that makes one trims the rest to the bound.
+	if len(st.Recent) != 4 || len(st.History) != len(made) || len(st.Watermarks) != 3 {
+		t.Errorf("state: recent %d (want 4), history %d (want all %d of the batch), watermarks %d (want 3)",
+			len(st.Recent), len(st.History), len(made), len(st.Watermarks))
 	}
 	if got := st.Recent[3]; got != eventHash("49") {
 		t.Errorf("ring lost the newest id")
@@ -241,5 +243,83 @@ func TestRecycledLeadsEarnTheirWayBack(t *testing.T) {
 	}
 	if fmt.Sprint(summary(got)) != fmt.Sprint(want) {
 		t.Errorf("transitions:\n got %v\nwant %v", summary(got), want)
+	}
+}
+
+// TestRedeliveryRepublishesEveryTransitionOfTheBatch: a batch in which one
+// lead makes more transitions than state.history keeps must still re-publish
+// all of them when it is redelivered after a crash (found by SIGKILLing the
+// binary between the Redis save and the Kafka produce).
+func TestRedeliveryRepublishesEveryTransitionOfTheBatch(t *testing.T) {
+	c := config.Default()
+	m, err := NewModel(c.Rules, 32, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cycle := []string{"support_upgrade_request", "unsubscribe", "email_click"}
+	var evs []*events.Event
+	for i := 0; i < 30; i++ {
+		evs = append(evs, ev(fmt.Sprint(i), cycle[i%3]))
+	}
+	in := inputs(evs...)
+	var st LeadState
+	made := m.Apply("L", &st, false, in, make([]Outcome, len(in)), nil)
+	if len(made) <= 2 {
+		t.Fatalf("the batch made %d transitions; the test needs more than the history bound", len(made))
+	}
+	saved := st.AppendExplain(nil)
+	var reloaded LeadState
+	if err := reloaded.UnmarshalBinary("L", st.AppendBinary(nil), saved); err != nil {
+		t.Fatal(err)
+	}
+	again := m.Apply("L", &reloaded, true, in, make([]Outcome, len(in)), nil)
+	if len(again) != len(made) {
+		t.Fatalf("redelivery re-published %d of the batch's %d transitions", len(again), len(made))
+	}
+	for i := range made {
+		if again[i].ID != made[i].ID {
+			t.Errorf("re-published #%d: %s, want %s", i, again[i].ID, made[i].ID)
+		}
+	}
+}
+
+// TestHistoryTrimsOnlyOlderTransitions: the history bound applies to what
+// earlier saves made; each save keeps all of its own transitions.
+func TestHistoryTrimsOnlyOlderTransitions(t *testing.T) {
+	r, err := config.ParseRules([]byte(`
+rules:
+  - {name: up, type: up, points: 10}
+  - {name: down, type: down, points: -10}
+bands:
+  - {name: cold}
+  - {name: warm, min: 5}
+stages:
+  - {name: lead}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewModel(r, 32, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := func(prefix string, n int, offset int64) []Input {
+		var in []Input
+		for i := 0; i < n; i++ {
+			typ := []string{"up", "down"}[i%2] // every event is a transition
+			in = append(in, Input{Event: ev(fmt.Sprint(prefix, i), typ), Offset: offset + int64(i)})
+		}
+		return in
+	}
+	var st LeadState
+	first := batch("a", 6, 0)
+	m.Apply("L", &st, false, first, make([]Outcome, 6), nil)
+	if len(st.History) != 6 {
+		t.Fatalf("after a batch of 6 transitions: history %d, want 6", len(st.History))
+	}
+	second := batch("b", 1, 100)
+	m.Apply("L", &st, true, second, make([]Outcome, 1), nil)
+	if len(st.History) != 2 || st.History[1].CauseEventID != "b0" {
+		t.Errorf("after a batch of 1: history %+v, want the bound (2), newest b0", st.History)
 	}
 }

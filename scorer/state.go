@@ -41,7 +41,11 @@ type LeadState struct {
 	Changes []Change       // the last score changes, oldest first
 	// History holds the last few transitions, oldest first: a redelivered
 	// event's transitions are re-published from here with their original ids.
+	// It keeps at least the last state.history transitions and every
+	// transition of the latest save: those may not be published yet.
 	History []Transition
+
+	fresh int // transitions appended to History by the current Apply or Tick; not stored
 }
 
 // Watermark is the highest offset of a partition applied to a lead.

@@ -177,6 +177,16 @@ func (s *services) up() error {
 	if err != nil {
 		return fmt.Errorf("services.sh up: %w\n%s", err, out)
 	}
+	// Faults restart these services from this checkout's data directories:
+	// a Kafka or Redis on these ports started elsewhere cannot be restarted
+	// faithfully, so refuse now rather than after the first faults.
+	for _, c := range []struct{ file, name string }{{s.kafkaPIDFile(), "kafka.Kafka"}, {s.redisPIDFile(), "redis-server"}} {
+		if _, err := pid(c.file, c.name); err != nil {
+			return fmt.Errorf("the %s on ports %d/%d was not started from this checkout (%v): stop it where it was started "+
+				"(LEADSCORE_KAFKA_PORT=%d LEADSCORE_REDIS_PORT=%d scripts/services.sh down) or choose other ports with --kafka-port/--redis-port",
+				c.name, s.kafkaPort, s.redisPort, err, s.kafkaPort, s.redisPort)
+		}
+	}
 	return nil
 }
 

@@ -45,6 +45,8 @@ type Options struct {
 	MaxDeadLetter   int           // a dead letter (key, headers, value) is cut to fit this many bytes [900 KiB]
 	ShutdownGrace   time.Duration // after ctx ends, how long in-flight work may take [15s]
 	Now             func() time.Time
+	// Failpoints, for crash tests only: see ParseFailpoints [none].
+	Failpoints *Failpoints
 }
 
 // Pipeline is the consumer loop.
@@ -207,12 +209,14 @@ func (p *Pipeline) handle(ctx context.Context, b *batch) error {
 	}); err != nil {
 		return err
 	}
+	p.opt.Failpoints.hit(FailAfterSave)
 	for i := range res.Transitions {
 		b.out = append(b.out, sink.Transition(p.opt.OutputTopic, &res.Transitions[i]))
 	}
 	if err := p.retry(ctx, "publish", func() error { return p.out.Publish(ctx, b.out) }); err != nil {
 		return err
 	}
+	p.opt.Failpoints.hit(FailAfterPublish)
 	if err := p.commit(ctx, b.msgs); err != nil {
 		return err
 	}

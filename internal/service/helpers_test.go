@@ -322,3 +322,25 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// referenceTransitions describes each reference transition by id, for
+// failure messages.
+func referenceTransitions(t *testing.T, cfg config.Config, evs []events.Event) map[string]string {
+	t.Helper()
+	m, err := scorer.NewModel(cfg.Rules, cfg.State.DedupeWindow, cfg.State.History)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byLead := map[string][]scorer.Input{}
+	for i := range evs {
+		byLead[evs[i].LeadID] = append(byLead[evs[i].LeadID], scorer.Input{Event: &evs[i], Offset: int64(len(byLead[evs[i].LeadID]))})
+	}
+	out := map[string]string{}
+	for lead, in := range byLead {
+		var st scorer.LeadState
+		for i, tr := range m.Apply(lead, &st, false, in, make([]scorer.Outcome, len(in)), nil) {
+			out[tr.ID] = fmt.Sprintf("#%d of %s: %s %s→%s by %s", i+1, lead, tr.Kind, tr.From, tr.To, tr.CauseEventID)
+		}
+	}
+	return out
+}

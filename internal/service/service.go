@@ -140,7 +140,14 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opt Options) e
 		MaxRecordBytes: cfg.Input.MaxRecordBytes,
 		MaxFutureSkew:  cfg.Input.MaxFutureSkew,
 	}, time.Now)
+	failpoints, err := pipeline.ParseFailpoints(os.Getenv("LEADSCORE_FAILPOINTS"))
+	if err != nil {
+		_ = reader.Close()
+		_ = pub.Close()
+		return err
+	}
 	pipe := pipeline.New(pipeline.Options{
+		Failpoints:      failpoints,
 		OutputTopic:     k.OutputTopic,
 		DeadLetterTopic: k.DeadLetterTopic,
 		MaxBatch:        cfg.Batch.MaxEvents,
