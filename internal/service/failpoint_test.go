@@ -3,9 +3,7 @@ package service_test
 import (
 	"fmt"
 	"math/rand"
-	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -45,26 +43,7 @@ func TestSIGKILLAtExactPoints(t *testing.T) {
 			e.produce(msgs...)
 
 			run := func(failpoint string) *exec.Cmd {
-				cmd := exec.Command(bin, "run")
-				cmd.Env = append(os.Environ(),
-					"LEADSCORE_KAFKA_BROKERS="+strings.Join(e.brokers, ","),
-					"LEADSCORE_REDIS_ADDR="+e.redis,
-					"LEADSCORE_GROUP_ID="+e.cfg.Kafka.GroupID,
-					"LEADSCORE_INPUT_TOPIC="+e.cfg.Kafka.InputTopic,
-					"LEADSCORE_OUTPUT_TOPIC="+e.cfg.Kafka.OutputTopic,
-					"LEADSCORE_DLQ_TOPIC="+e.cfg.Kafka.DeadLetterTopic,
-					"LEADSCORE_REDIS_KEY_PREFIX="+e.cfg.Redis.KeyPrefix,
-					"LEADSCORE_HTTP_ADDR=127.0.0.1:0",
-					"LEADSCORE_KAFKA_SESSION_TIMEOUT=3s",
-					"LEADSCORE_BATCH_MAX_EVENTS=200",
-					"LEADSCORE_LOG_LEVEL=warn",
-					"LEADSCORE_FAILPOINTS="+failpoint,
-				)
-				cmd.Stderr = &prefixWriter{t: t}
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				return cmd
+				return e.startBinary(bin, "LEADSCORE_BATCH_MAX_EVENTS=200", "LEADSCORE_FAILPOINTS="+failpoint)
 			}
 			crashing := run(point + "=3")
 			done := make(chan error, 1)
@@ -86,37 +65,11 @@ func TestSIGKILLAtExactPoints(t *testing.T) {
 			_ = survivor.Process.Signal(syscall.SIGTERM)
 			_ = survivor.Wait()
 
-			wantStates, wantIDs := reference(t, e.cfg, evs)
-			describe := referenceTransitions(t, e.cfg, evs)
-			got := e.storedStates(sortedKeys(wantStates))
-			for lead, want := range wantStates {
-				g := got[lead].State
-				if g.Band != want.Band || g.Stage != want.Stage || g.Events != want.Events || fmt.Sprintf("%.6f", g.Eng) != fmt.Sprintf("%.6f", want.Eng) {
-					t.Errorf("%s: got %.2f %s/%s after %d events, want %.2f %s/%s after %d",
-						lead, g.Eng, g.Band, g.Stage, g.Events, want.Eng, want.Band, want.Stage, want.Events)
-				}
-			}
-			seen := map[string]int{}
-			for _, tr := range transitions(t, e.readAll(e.cfg.Kafka.OutputTopic)) {
-				seen[tr.TransitionID]++
-				if !wantIDs[tr.TransitionID] {
-					t.Errorf("invented transition %+v", tr)
-				}
-			}
-			lost, dups := 0, 0
-			for id := range wantIDs {
-				if seen[id] == 0 {
-					lost++
-					t.Errorf("lost transition %s", describe[id])
-				}
-			}
-			for _, n := range seen {
-				dups += n - 1
-			}
+			o := e.checkAgainstReference(evs)
 			t.Logf("SIGKILL %s the 3rd batch (%d transitions on the topic at the crash): %d of %d transitions lost, %d duplicate copies",
-				point, before, lost, len(wantIDs), dups)
-			if lost > 0 {
-				t.Fatalf("%d transitions lost", lost)
+				point, before, o.lost, o.expected, o.dups)
+			if o.mismatches > 0 || o.lost > 0 {
+				t.Fatalf("%d state mismatches, %d transitions lost", o.mismatches, o.lost)
 			}
 		})
 	}

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"reflect"
 	"sort"
 	"strings"
@@ -343,4 +345,74 @@ func referenceTransitions(t *testing.T, cfg config.Config, evs []events.Event) m
 		}
 	}
 	return out
+}
+
+// startBinary starts the real leadscore binary on this test's topics, group
+// and key prefix, with short session timeouts and small batches; extra
+// LEADSCORE_* settings come last and win.
+func (e *env) startBinary(bin string, extra ...string) *exec.Cmd {
+	e.t.Helper()
+	cmd := exec.Command(bin, "run")
+	cmd.Env = append(append(os.Environ(),
+		"LEADSCORE_KAFKA_BROKERS="+strings.Join(e.brokers, ","),
+		"LEADSCORE_REDIS_ADDR="+e.redis,
+		"LEADSCORE_GROUP_ID="+e.cfg.Kafka.GroupID,
+		"LEADSCORE_INPUT_TOPIC="+e.cfg.Kafka.InputTopic,
+		"LEADSCORE_OUTPUT_TOPIC="+e.cfg.Kafka.OutputTopic,
+		"LEADSCORE_DLQ_TOPIC="+e.cfg.Kafka.DeadLetterTopic,
+		"LEADSCORE_REDIS_KEY_PREFIX="+e.cfg.Redis.KeyPrefix,
+		"LEADSCORE_HTTP_ADDR=127.0.0.1:0",
+		"LEADSCORE_KAFKA_SESSION_TIMEOUT=3s",
+		"LEADSCORE_LOG_LEVEL=warn",
+	), extra...)
+	cmd.Stderr = &prefixWriter{t: e.t}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	return cmd
+}
+
+// outcome is how the service's results compare with the reference.
+type outcome struct {
+	leads, mismatches    int
+	expected, lost, dups int
+}
+
+// checkAgainstReference compares every lead's stored state and the set of
+// transitions on the output topic with the reference computed from evs,
+// reporting each difference (invented transitions included) as an error.
+func (e *env) checkAgainstReference(evs []events.Event) outcome {
+	t := e.t
+	t.Helper()
+	wantStates, wantIDs := reference(t, e.cfg, evs)
+	describe := referenceTransitions(t, e.cfg, evs)
+	got := e.storedStates(sortedKeys(wantStates))
+	o := outcome{leads: len(wantStates), expected: len(wantIDs)}
+	for lead, want := range wantStates {
+		g := got[lead]
+		if !g.Found || g.State.Eng != want.Eng || g.State.Band != want.Band || g.State.Stage != want.Stage || g.State.Events != want.Events {
+			o.mismatches++
+			if o.mismatches <= 5 {
+				t.Errorf("%s: got score %v %s/%s after %d events, want %v %s/%s after %d",
+					lead, g.State.Eng, g.State.Band, g.State.Stage, g.State.Events, want.Eng, want.Band, want.Stage, want.Events)
+			}
+		}
+	}
+	seen := map[string]int{}
+	for _, tr := range transitions(t, e.readAll(e.cfg.Kafka.OutputTopic)) {
+		seen[tr.TransitionID]++
+		if !wantIDs[tr.TransitionID] {
+			t.Errorf("invented transition %+v", tr)
+		}
+	}
+	for id := range wantIDs {
+		if seen[id] == 0 {
+			o.lost++
+			t.Errorf("lost transition %s", describe[id])
+		}
+	}
+	for _, n := range seen {
+		o.dups += n - 1
+	}
+	return o
 }

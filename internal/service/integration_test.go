@@ -225,28 +225,8 @@ func TestSIGKILLMidStream(t *testing.T) {
 	e.produce(msgs...)
 	total := int64(len(msgs))
 
-	envv := append(os.Environ(),
-		"LEADSCORE_KAFKA_BROKERS="+strings.Join(e.brokers, ","),
-		"LEADSCORE_REDIS_ADDR="+e.redis,
-		"LEADSCORE_GROUP_ID="+e.cfg.Kafka.GroupID,
-		"LEADSCORE_INPUT_TOPIC="+e.cfg.Kafka.InputTopic,
-		"LEADSCORE_OUTPUT_TOPIC="+e.cfg.Kafka.OutputTopic,
-		"LEADSCORE_DLQ_TOPIC="+e.cfg.Kafka.DeadLetterTopic,
-		"LEADSCORE_REDIS_KEY_PREFIX="+e.cfg.Redis.KeyPrefix,
-		"LEADSCORE_HTTP_ADDR=127.0.0.1:0",
-		"LEADSCORE_KAFKA_SESSION_TIMEOUT=3s",
-		"LEADSCORE_BATCH_MAX_EVENTS=100", // many small batches: kills land mid-stream
-		"LEADSCORE_LOG_LEVEL=warn",
-	)
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "run")
-		cmd.Env = envv
-		cmd.Stderr = &prefixWriter{t: t}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	// Many small batches, so that kills land mid-stream.
+	start := func() *exec.Cmd { return e.startBinary(bin, "LEADSCORE_BATCH_MAX_EVENTS=100") }
 	client := &kafka.Client{Addr: kafka.TCP(e.brokers...), Transport: e.tr}
 	committed := func() int64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -283,39 +263,11 @@ func TestSIGKILLMidStream(t *testing.T) {
 		t.Errorf("after SIGTERM: %v (want a clean exit)", err)
 	}
 
-	wantStates, wantIDs := reference(t, e.cfg, evs)
-	got := e.storedStates(sortedKeys(wantStates))
-	mismatches := 0
-	for lead, want := range wantStates {
-		g := got[lead]
-		if !g.Found || g.State.Eng != want.Eng || g.State.Band != want.Band || g.State.Stage != want.Stage || g.State.Events != want.Events {
-			mismatches++
-			if mismatches <= 5 {
-				t.Errorf("%s: got score %v %s/%s after %d events, want %v %s/%s after %d",
-					lead, g.State.Eng, g.State.Band, g.State.Stage, g.State.Events, want.Eng, want.Band, want.Stage, want.Events)
-			}
-		}
-	}
-	seen := map[string]int{}
-	for _, tr := range transitions(t, e.readAll(e.cfg.Kafka.OutputTopic)) {
-		seen[tr.TransitionID]++
-		if !wantIDs[tr.TransitionID] {
-			t.Errorf("invented transition %+v", tr)
-		}
-	}
-	lost, dups := 0, 0
-	for id := range wantIDs {
-		if seen[id] == 0 {
-			lost++
-		}
-	}
-	for _, n := range seen {
-		dups += n - 1
-	}
+	o := e.checkAgainstReference(evs)
 	t.Logf("%d kills, %d records, %d leads: %d state mismatches, %d of %d transitions lost, %d duplicate copies (same transition_id)",
-		kills, total, len(wantStates), mismatches, lost, len(wantIDs), dups)
-	if mismatches > 0 || lost > 0 {
-		t.Fatalf("%d mismatches, %d lost transitions", mismatches, lost)
+		kills, total, o.leads, o.mismatches, o.lost, o.expected, o.dups)
+	if o.mismatches > 0 || o.lost > 0 {
+		t.Fatalf("%d mismatches, %d lost transitions", o.mismatches, o.lost)
 	}
 }
 
