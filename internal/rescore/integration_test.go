@@ -3,8 +3,6 @@ package rescore_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,29 +44,9 @@ func newEnv(t *testing.T) *env {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
-	brokers, redisAddr := testsvc.Kafka(t), testsvc.Redis(t)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	id := "rs-" + hex.EncodeToString(b)
-	cfg := config.Default()
-	cfg.Kafka.Brokers = brokers
-	cfg.Kafka.GroupID = id
-	cfg.Kafka.InputTopic = id + "-events"
-	cfg.Kafka.OutputTopic = id + "-transitions"
-	cfg.Kafka.DeadLetterTopic = id + "-dlq"
-	cfg.Kafka.Partitions = 4
-	cfg.Kafka.SessionTimeout = 6 * time.Second
-	cfg.Kafka.LagInterval = 200 * time.Millisecond
-	cfg.Redis.Addr = redisAddr
-	cfg.Redis.KeyPrefix = id + ":"
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Log.Level = "warn"
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("real Kafka %v, real Redis %s, topics %s-*", brokers, redisAddr, id)
+	cfg, tr := testsvc.Config(t, "rs")
+	brokers, redisAddr := cfg.Kafka.Brokers, cfg.Redis.Addr
 	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
-	tr := &kafka.Transport{MetadataTTL: 500 * time.Millisecond}
 	e := &env{t: t, brokers: brokers, cfg: cfg, rdb: rdb, tr: tr}
 	t.Cleanup(func() {
 		st, err := redisstore.New(context.Background(), rdb, cfg.Redis.KeyPrefix)
@@ -119,83 +97,21 @@ func (e *env) start() (stop func()) {
 	return nil
 }
 
-func (e *env) produce(msgs ...kafka.Message) {
-	e.t.Helper()
-	w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: e.cfg.Kafka.InputTopic, Transport: e.tr,
-		Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, BatchSize: 1000}
-	defer w.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := w.WriteMessages(ctx, msgs...); err != nil {
-		e.t.Fatalf("produce %d records: %v", len(msgs), err)
-	}
+// topics is this test's Kafka helper.
+func (e *env) topics() testsvc.Topics {
+	return testsvc.Topics{T: e.t, Brokers: e.brokers, Transport: e.tr}
 }
+
+func (e *env) produce(msgs ...kafka.Message) { e.topics().Produce(e.cfg.Kafka.InputTopic, msgs...) }
 
 // waitNoLag waits until the group has committed everything produced.
 func (e *env) waitNoLag(timeout time.Duration) {
-	e.t.Helper()
-	c := &kafka.Client{Addr: kafka.TCP(e.brokers...), Transport: e.tr}
-	deadline := time.Now().Add(timeout)
-	var last []kafkaadmin.PartitionLag
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		lags, err := kafkaadmin.Lag(ctx, c, e.cfg.Kafka.GroupID, e.cfg.Kafka.InputTopic)
-		cancel()
-		if err == nil {
-			last = lags
-			total := int64(0)
-			for _, l := range lags {
-				total += l.Lag
-			}
-			if total == 0 && len(lags) > 0 {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	e.t.Fatalf("lag did not reach 0 within %s: %+v", timeout, last)
+	e.topics().WaitNoLag(e.cfg.Kafka.GroupID, e.cfg.Kafka.InputTopic, timeout)
 }
 
 // transitions reads every transition on the output topic.
 func (e *env) transitions() []sink.TransitionRecord {
-	e.t.Helper()
-	topic := e.cfg.Kafka.OutputTopic
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(e.brokers...), Transport: e.tr}
-	var out []sink.TransitionRecord
-	for p := range e.cfg.Kafka.Partitions {
-		offs, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
-			topic: {kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p)}}})
-		if err != nil {
-			e.t.Fatalf("list offsets: %v", err)
-		}
-		po := offs.Topics[topic][0]
-		if po.LastOffset <= po.FirstOffset {
-			continue
-		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: e.brokers, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond})
-		_ = r.SetOffset(po.FirstOffset)
-		for {
-			m, err := r.ReadMessage(ctx)
-			if err != nil {
-				e.t.Fatalf("read %s/%d: %v", topic, p, err)
-			}
-			var tr sink.TransitionRecord
-			if err := json.Unmarshal(m.Value, &tr); err != nil {
-				e.t.Fatalf("transition is not JSON: %v", err)
-			}
-			if string(m.Key) != tr.LeadID {
-				e.t.Errorf("transition key %q, lead_id %q", m.Key, tr.LeadID)
-			}
-			out = append(out, tr)
-			if m.Offset >= po.LastOffset-1 {
-				break
-			}
-		}
-		_ = r.Close()
-	}
-	return out
+	return e.topics().Transitions(e.cfg.Kafka.OutputTopic)
 }
 
 // rescored keeps the transitions a rescore published.
@@ -280,13 +196,7 @@ func journeys(nLeads int, now time.Time) []events.Event {
 	return evs
 }
 
-func record(ev events.Event) kafka.Message {
-	v, err := events.Encode(ev)
-	if err != nil {
-		panic(err)
-	}
-	return kafka.Message{Key: []byte(ev.LeadID), Value: v}
-}
+func record(ev events.Event) kafka.Message { return testsvc.Record(ev) }
 
 // reference computes each lead's final state under rules, applying its
 // events in produce order, without the service.

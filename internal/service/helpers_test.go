@@ -2,8 +2,6 @@ package service_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -44,30 +42,8 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	brokers, redisAddr := testsvc.Kafka(t), testsvc.Redis(t)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	id := "it-" + hex.EncodeToString(b)
-	cfg := config.Default()
-	cfg.Kafka.Brokers = brokers
-	cfg.Kafka.GroupID = id
-	cfg.Kafka.InputTopic = id + "-events"
-	cfg.Kafka.OutputTopic = id + "-transitions"
-	cfg.Kafka.DeadLetterTopic = id + "-dlq"
-	cfg.Kafka.Partitions = 4
-	cfg.Kafka.SessionTimeout = 6 * time.Second
-	cfg.Kafka.LagInterval = 200 * time.Millisecond
-	cfg.Redis.Addr = redisAddr
-	cfg.Redis.KeyPrefix = id + ":"
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Log.Level = "warn"
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("real Kafka %v, real Redis %s, topics %s-*", brokers, redisAddr, id)
-	tr := &kafka.Transport{MetadataTTL: 500 * time.Millisecond}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &env{t: t, brokers: brokers, redis: redisAddr, cfg: cfg, tr: tr}
+	cfg, tr := testsvc.Config(t, "it")
+	return &env{t: t, brokers: cfg.Kafka.Brokers, redis: cfg.Redis.Addr, cfg: cfg, tr: tr}
 }
 
 // start runs the service in-process until the returned stop is called.
@@ -136,25 +112,14 @@ func envOf(cfg config.Config, extra map[string]string) func(string) (string, boo
 }
 
 // record is an input record: the event's JSON, keyed by lead.
-func record(ev events.Event) kafka.Message {
-	v, err := events.Encode(ev)
-	if err != nil {
-		panic(err)
-	}
-	return kafka.Message{Key: []byte(ev.LeadID), Value: v}
+func record(ev events.Event) kafka.Message { return testsvc.Record(ev) }
+
+// topics is this test's Kafka helper.
+func (e *env) topics() testsvc.Topics {
+	return testsvc.Topics{T: e.t, Brokers: e.brokers, Transport: e.tr}
 }
 
-func (e *env) produce(msgs ...kafka.Message) {
-	e.t.Helper()
-	w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: e.cfg.Kafka.InputTopic, Transport: e.tr,
-		Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, BatchSize: 1000}
-	defer w.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := w.WriteMessages(ctx, msgs...); err != nil {
-		e.t.Fatalf("produce %d records: %v", len(msgs), err)
-	}
-}
+func (e *env) produce(msgs ...kafka.Message) { e.topics().Produce(e.cfg.Kafka.InputTopic, msgs...) }
 
 // ensureTopics creates the test's topics before anything is produced.
 func (e *env) ensureTopics() {
@@ -172,66 +137,11 @@ func (e *env) ensureTopics() {
 }
 
 // readAll reads every record of a topic, from the first offset to the end.
-func (e *env) readAll(topic string) []kafka.Message {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(e.brokers...), Transport: e.tr}
-	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil || len(md.Topics) != 1 || md.Topics[0].Error != nil {
-		e.t.Fatalf("metadata %s: %v", topic, err)
-	}
-	var out []kafka.Message
-	for _, p := range md.Topics[0].Partitions {
-		offs, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
-			topic: {kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID)}}})
-		if err != nil {
-			e.t.Fatalf("list offsets: %v", err)
-		}
-		po := offs.Topics[topic][0]
-		if po.LastOffset <= po.FirstOffset {
-			continue
-		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: e.brokers, Topic: topic, Partition: p.ID, MaxWait: 100 * time.Millisecond})
-		_ = r.SetOffset(po.FirstOffset)
-		for {
-			m, err := r.ReadMessage(ctx)
-			if err != nil {
-				e.t.Fatalf("read %s/%d: %v", topic, p.ID, err)
-			}
-			out = append(out, m)
-			if m.Offset >= po.LastOffset-1 {
-				break
-			}
-		}
-		_ = r.Close()
-	}
-	return out
-}
+func (e *env) readAll(topic string) []kafka.Message { return e.topics().ReadAll(topic) }
 
 // waitNoLag waits until the group has committed everything produced.
 func (e *env) waitNoLag(timeout time.Duration) {
-	e.t.Helper()
-	c := &kafka.Client{Addr: kafka.TCP(e.brokers...), Transport: e.tr}
-	deadline := time.Now().Add(timeout)
-	var last []kafkaadmin.PartitionLag
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		lags, err := kafkaadmin.Lag(ctx, c, e.cfg.Kafka.GroupID, e.cfg.Kafka.InputTopic)
-		cancel()
-		if err == nil {
-			last = lags
-			total := int64(0)
-			for _, l := range lags {
-				total += l.Lag
-			}
-			if total == 0 && len(lags) > 0 {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	e.t.Fatalf("lag did not reach 0 within %s: %+v", timeout, last)
+	e.topics().WaitNoLag(e.cfg.Kafka.GroupID, e.cfg.Kafka.InputTopic, timeout)
 }
 
 func transitions(t *testing.T, msgs []kafka.Message) []sink.TransitionRecord {
