@@ -60,6 +60,9 @@ type Redis struct {
 // HTTP configures the listener for metrics, health and the lead API.
 type HTTP struct {
 	Addr string `yaml:"addr" env:"LEADSCORE_HTTP_ADDR"`
+	// PProf serves Go's profiler under /debug/pprof/ (off by default: it
+	// exposes internals and costs CPU while a profile runs).
+	PProf bool `yaml:"pprof" env:"LEADSCORE_HTTP_PPROF"`
 }
 
 // Batch bounds how many records one scoring step handles.

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"sort"
 	"time"
@@ -62,6 +63,17 @@ type ChangeView struct {
 	Rules   []string  `json:"rules"`
 	Delta   float64   `json:"delta"`
 	Score   float64   `json:"score_after"`
+}
+
+// WithPProf adds Go's profiler under /debug/pprof/ to a Handler's mux.
+func WithPProf(h http.Handler) http.Handler {
+	mux := h.(*http.ServeMux)
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // Handler returns the listener's routes.

@@ -164,7 +164,11 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opt Options) e
 		}
 		return nil
 	}
-	srv, err := httpapi.Listen(cfg.HTTP.Addr, httpapi.Handler(reg, sc, ready, log))
+	handler := httpapi.Handler(reg, sc, ready, log)
+	if cfg.HTTP.PProf {
+		handler = httpapi.WithPProf(handler)
+	}
+	srv, err := httpapi.Listen(cfg.HTTP.Addr, handler)
 	if err != nil {
 		_ = reader.Close()
 		_ = pub.Close()
