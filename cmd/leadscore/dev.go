@@ -24,11 +24,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	path := *cfgPath
-	if path == "" {
-		path = os.Getenv("LEADSCORE_CONFIG")
-	}
-	cfg, err := loadConfig(path)
+	cfg, path, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}

@@ -82,18 +82,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // loadConfig loads and validates the configuration for a command.
-func loadConfig(path string) (config.Config, error) {
+// It returns the file it read (the flag, else LEADSCORE_CONFIG; "" for the
+// built-in defaults), which a hot reload reads again.
+func loadConfig(flagPath string) (config.Config, string, error) {
+	path := flagPath
 	if path == "" {
 		path = os.Getenv("LEADSCORE_CONFIG")
 	}
 	cfg, err := config.Load(path, os.LookupEnv)
 	if err != nil {
-		return cfg, err
+		return cfg, path, err
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
+		return cfg, path, fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	return cfg, nil
+	return cfg, path, nil
 }
 
 func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {

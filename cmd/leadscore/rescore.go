@@ -64,7 +64,7 @@ func cmdRescore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(f.config)
+	cfg, _, err := loadConfig(f.config)
 	if err != nil {
 		return err
 	}

@@ -25,11 +25,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	path := *cfgPath
-	if path == "" {
-		path = os.Getenv("LEADSCORE_CONFIG")
-	}
-	cfg, err := loadConfig(path)
+	cfg, path, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}

@@ -326,3 +326,13 @@ func (e *env) checkAgainstReference(evs []events.Event) outcome {
 	}
 	return o
 }
+
+// useRules makes the test's service score with a rules section written in YAML.
+func (e *env) useRules(yaml string) {
+	e.t.Helper()
+	rules, err := config.ParseRules([]byte(yaml))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.cfg.Rules = rules
+}

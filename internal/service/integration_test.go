@@ -20,7 +20,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/leadscore/leadscore/config"
 	"github.com/leadscore/leadscore/events"
 	"github.com/leadscore/leadscore/internal/httpapi"
 	"github.com/leadscore/leadscore/internal/kafkaadmin"
@@ -317,7 +316,7 @@ func TestDecayDowngradeWithoutNewEvents(t *testing.T) {
 		t.Skip("integration test")
 	}
 	e := newEnv(t)
-	rules, err := config.ParseRules([]byte(`
+	e.useRules(`
 half_life: 1h
 rules:
   - {name: download, type: download, points: 20}
@@ -327,11 +326,7 @@ bands:
   - {name: hot, min: 15, exit: 12}
 stages:
   - {name: lead}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.cfg.Rules = rules
+`)
 	e.cfg.State.DecayInterval = 100 * time.Millisecond
 	_, stop := e.start()
 	defer stop()
@@ -379,7 +374,7 @@ func TestDecayScheduleSurvivesARestart(t *testing.T) {
 		t.Skip("integration test")
 	}
 	e := newEnv(t)
-	rules, err := config.ParseRules([]byte(`
+	e.useRules(`
 half_life: 1h
 rules:
   - {name: download, type: download, points: 20}
@@ -388,11 +383,7 @@ bands:
   - {name: hot, min: 15, exit: 12}
 stages:
   - {name: lead}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.cfg.Rules = rules
+`)
 	e.cfg.State.DecayInterval = 100 * time.Millisecond
 	_, stop := e.start()
 

@@ -96,7 +96,7 @@ func TestHysteresisPreventsFlapping(t *testing.T) {
 		t.Skip("integration test")
 	}
 	e := newEnv(t)
-	rules, err := config.ParseRules([]byte(`
+	e.useRules(`
 rules:
   - {name: up, type: up, points: 3}
   - {name: down, type: down, points: -3}
@@ -105,11 +105,7 @@ bands:
   - {name: warm, min: 10, exit: 7}
 stages:
   - {name: lead}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.cfg.Rules = rules
+`)
 	_, stop := e.start()
 	defer stop()
 	var msgs []kafka.Message
