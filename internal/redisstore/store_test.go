@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -320,37 +319,4 @@ func TestLoadCorruptState(t *testing.T) {
 			}
 		})
 	}
-}
-
-func BenchmarkSaveLoad(b *testing.B) {
-	rdb := realClient(b)
-	s := newStore(b, rdb, testPrefix(b, rdb))
-	const batch = 1000
-	ids := make([]string, batch)
-	states := make([]scorer.LeadState, batch)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("bench-lead-%04d", i)
-		states[i] = storetest.State(ids[i], i)
-	}
-	ws := make([]scorer.Write, batch)
-	ctx := b.Context()
-	leads := 0
-	for b.Loop() {
-		stored, err := s.Load(ctx, ids)
-		if err != nil {
-			b.Fatalf("Load: %v", err)
-		}
-		for i := range ws {
-			ws[i] = scorer.Write{LeadID: ids[i], Version: stored[i].Version, State: &states[i]}
-		}
-		ok, err := s.Save(ctx, ws)
-		if err != nil {
-			b.Fatalf("Save: %v", err)
-		}
-		if i := slices.Index(ok, false); i >= 0 {
-			b.Fatalf("lead %s: conflict with no other writer", ids[i])
-		}
-		leads += batch
-	}
-	b.ReportMetric(float64(leads)/b.Elapsed().Seconds(), "leads/s")
 }
