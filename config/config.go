@@ -69,6 +69,10 @@ type HTTP struct {
 type Batch struct {
 	MaxEvents int           `yaml:"max_events" env:"LEADSCORE_BATCH_MAX_EVENTS"`
 	MaxWait   time.Duration `yaml:"max_wait" env:"LEADSCORE_BATCH_MAX_WAIT"`
+	// InFlight is how many batches may be between scoring and committing at
+	// once: with 2, batch N+1 is decoded and scored while batch N is being
+	// published and committed. 1 runs one batch at a time.
+	InFlight int `yaml:"in_flight" env:"LEADSCORE_BATCH_IN_FLIGHT"`
 }
 
 // Input bounds what an input record may be.
@@ -84,6 +88,11 @@ type State struct {
 	// DecayInterval is how often the decay scheduler looks for leads whose
 	// band time alone has changed.
 	DecayInterval time.Duration `yaml:"decay_interval" env:"LEADSCORE_STATE_DECAY_INTERVAL"`
+	// CacheLeads is how many lead states the service keeps in memory after
+	// saving them, to skip loading them again (0: no cache). Redis stays the
+	// truth: a cached state someone else has changed fails its
+	// compare-and-set and is reloaded.
+	CacheLeads int `yaml:"cache_leads" env:"LEADSCORE_STATE_CACHE_LEADS"`
 }
 
 // Log configures zap.

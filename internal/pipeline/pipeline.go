@@ -42,6 +42,7 @@ type Options struct {
 	DeadLetterTopic string
 	MaxBatch        int           // records per batch at most [5000]
 	MaxWait         time.Duration // how long a started batch waits to fill [20ms]
+	InFlight        int           // batches between scoring and commit at once [2]
 	MaxDeadLetter   int           // a dead letter (key, headers, value) is cut to fit this many bytes [900 KiB]
 	ShutdownGrace   time.Duration // after ctx ends, how long in-flight work may take [15s]
 	Now             func() time.Time
@@ -74,6 +75,9 @@ func New(opt Options, in Fetcher, out Publisher, dec *events.Decoder, sc *scorer
 	if opt.MaxDeadLetter <= 0 {
 		opt.MaxDeadLetter = 900 << 10
 	}
+	if opt.InFlight <= 0 {
+		opt.InFlight = 2
+	}
 	if opt.ShutdownGrace <= 0 {
 		opt.ShutdownGrace = 15 * time.Second
 	}
@@ -94,9 +98,14 @@ func (p *Pipeline) Ready() error {
 	return nil
 }
 
-// Run consumes until ctx ends, then finishes the batch in hand (publishing
-// and committing it) within ShutdownGrace, and returns. Fetch errors are
+// Run consumes until ctx ends, then finishes the batches in hand (publishing
+// and committing them) within ShutdownGrace, and returns. Fetch errors are
 // retried with backoff; it returns an error only when the input is closed.
+//
+// With InFlight > 1 two stages overlap: this goroutine fetches, decodes and
+// scores batch N+1 while another publishes and commits batch N. Batch N+1's
+// states are saved only once N is published (Scorer.ScoreGated), and
+// batches are published and committed in order.
 func (p *Pipeline) Run(ctx context.Context) error {
 	// Work in hand outlives ctx by ShutdownGrace: a SIGTERM stops fetching,
 	// not the batch being published.
@@ -108,25 +117,52 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	})
 	defer stop()
 
-	b := &batch{}
+	// Batches cycle: free → scored here → published and committed by
+	// finish → free again. InFlight of them exist.
+	free := make(chan *batch, p.opt.InFlight)
+	for range p.opt.InFlight {
+		free <- &batch{}
+	}
+	scored := make(chan *batch, p.opt.InFlight)
+	finished := make(chan error, 1)
+	go func() { finished <- p.finishAll(work, scored, free) }()
+	// end stops the finishing stage and waits for it: the batches handed
+	// over are published and committed, or abandoned at a hard stop.
+	end := func() {
+		close(scored)
+		if err := <-finished; err != nil {
+			p.log.Warn("batches abandoned at shutdown; they will be redelivered", zap.Error(err))
+		}
+	}
+
+	var prev *batch // the batch handed over last: the next one saves after it is published
 	backoff := 100 * time.Millisecond
 	for {
+		b := <-free
 		err := p.fetch(ctx, b)
 		if len(b.msgs) > 0 {
-			if herr := p.handle(work, b); herr != nil {
-				// Only a hard stop gets here: nothing was committed, the
-				// batch will be redelivered to whoever owns it next.
+			if serr := p.score(work, b, prev); serr != nil {
+				// Only a hard stop gets here: nothing of this batch was
+				// committed, it will be redelivered to whoever owns it next.
 				p.log.Warn("batch abandoned at shutdown; it will be redelivered",
-					zap.Int("records", len(b.msgs)), zap.Error(herr))
+					zap.Int("records", len(b.msgs)), zap.Error(serr))
+				end()
 				return nil
 			}
+			b.published = make(chan struct{})
+			scored <- b
+			prev = b
+		} else {
+			free <- b
 		}
 		switch {
 		case err == nil:
 			backoff = 100 * time.Millisecond
 		case ctx.Err() != nil:
+			end()
 			return nil
 		case errors.Is(err, io.EOF):
+			end()
 			return fmt.Errorf("fetch: input closed: %w", err)
 		default:
 			// A broker restarting, "group load in progress", "rebalance in
@@ -146,6 +182,12 @@ type batch struct {
 	evs    []events.Event
 	inputs []scorer.Input
 	out    []kafka.Message
+	res    scorer.Result
+	start  time.Time
+	// published is closed once out is acknowledged; pubErr (read after
+	// that) is why it never will be.
+	published chan struct{}
+	pubErr    error
 }
 
 // fetch fills b with up to MaxBatch records: it blocks for the first, then
@@ -172,10 +214,10 @@ func (p *Pipeline) fetch(ctx context.Context, b *batch) error {
 	return nil
 }
 
-// handle scores, publishes and commits one batch, retrying each step until
-// it succeeds or ctx ends.
-func (p *Pipeline) handle(ctx context.Context, b *batch) error {
-	start := p.opt.Now()
+// score decodes and scores b, saving its states once prev (if any) is
+// published, and builds the records to publish into b.out.
+func (p *Pipeline) score(ctx context.Context, b *batch, prev *batch) error {
+	b.start = p.opt.Now()
 
 	// Decode. Pointers into b.evs stay valid: it is sized once per batch.
 	if cap(b.evs) < len(b.msgs) {
@@ -201,27 +243,61 @@ func (p *Pipeline) handle(ctx context.Context, b *batch) error {
 		b.inputs = append(b.inputs, scorer.Input{Event: &b.evs[i], Partition: int32(msg.Partition), Offset: msg.Offset})
 	}
 
-	var res scorer.Result
+	// The gate: the previous batch's transitions must be out before this
+	// batch saves over the states that recorded them.
+	var gate func(context.Context) error
+	if prev != nil && prev != b { // with InFlight 1, b is prev: published already
+		gate = func(ctx context.Context) error {
+			select {
+			case <-prev.published:
+				return prev.pubErr
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
 	if err := p.retry(ctx, "score", func() error {
 		var err error
-		res, err = p.scorer.Score(ctx, b.inputs)
+		b.res, err = p.scorer.ScoreGated(ctx, b.inputs, gate)
 		return err
 	}); err != nil {
 		return err
 	}
 	p.opt.Failpoints.hit(FailAfterSave)
-	for i := range res.Transitions {
-		b.out = append(b.out, sink.Transition(p.opt.OutputTopic, &res.Transitions[i]))
+	for i := range b.res.Transitions {
+		b.out = append(b.out, sink.Transition(p.opt.OutputTopic, &b.res.Transitions[i]))
 	}
-	if err := p.retry(ctx, "publish", func() error { return p.out.Publish(ctx, b.out) }); err != nil {
-		return err
-	}
-	p.opt.Failpoints.hit(FailAfterPublish)
-	if err := p.commit(ctx, b.msgs); err != nil {
-		return err
-	}
+	return nil
+}
 
-	// Count only what is now durable.
+// finishAll publishes and commits the scored batches in order, handing
+// each back to free. Publishing fails only at a hard stop (ShutdownGrace
+// over); from then on it hands batches back unpublished, with the reason,
+// and returns it once scored is closed.
+func (p *Pipeline) finishAll(ctx context.Context, scored <-chan *batch, free chan<- *batch) error {
+	var failed error
+	for b := range scored {
+		if failed == nil {
+			failed = p.retry(ctx, "publish", func() error { return p.out.Publish(ctx, b.out) })
+		}
+		b.pubErr = failed
+		close(b.published)
+		if failed == nil {
+			p.opt.Failpoints.hit(FailAfterPublish)
+			failed = p.commit(ctx, b.msgs)
+			if failed == nil {
+				p.count(b)
+			}
+		}
+		free <- b
+	}
+	return failed
+}
+
+// count records a committed batch in the metrics: only what is now durable
+// is counted.
+func (p *Pipeline) count(b *batch) {
+	res := &b.res
 	p.m.conflicts.Add(float64(res.Conflicts))
 	for i, in := range b.inputs {
 		typ := in.Event.Type
@@ -244,9 +320,8 @@ func (p *Pipeline) handle(ctx context.Context, b *batch) error {
 	for i := range b.msgs {
 		p.m.latency.Observe(now.Sub(b.msgs[i].Time).Seconds())
 	}
-	p.m.batchSeconds.Observe(now.Sub(start).Seconds())
+	p.m.batchSeconds.Observe(now.Sub(b.start).Seconds())
 	p.m.batchEvents.Observe(float64(len(b.msgs)))
-	return nil
 }
 
 // commit commits the highest offset of each partition in the batch. A commit

@@ -249,3 +249,122 @@ func TestClosedInputEndsRun(t *testing.T) {
 	}
 	h.stop()
 }
+
+// eventLog is an ordered record shared by fakes that run on different
+// goroutines (the scoring stage saves while the finishing stage publishes).
+type eventLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (e *eventLog) add(s string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.lines = append(e.lines, s)
+}
+
+func (e *eventLog) snapshot() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.lines...)
+}
+
+type loggingStore struct {
+	scorer.Store
+	ev *eventLog
+}
+
+func (s loggingStore) Save(ctx context.Context, ws []scorer.Write) ([]bool, error) {
+	for _, w := range ws {
+		s.ev.add(fmt.Sprintf("save %s from v%d", w.LeadID, w.Version))
+	}
+	return s.Store.Save(ctx, ws)
+}
+
+// gatedOutput holds its first Publish until release is closed.
+type gatedOutput struct {
+	ev      *eventLog
+	release chan struct{}
+	calls   int
+}
+
+func (g *gatedOutput) Publish(ctx context.Context, msgs []kafka.Message) error {
+	g.calls++
+	g.ev.add("publish")
+	if g.calls == 1 {
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	g.ev.add("published")
+	return nil
+}
+
+// With two batches in flight, the second is scored while the first is
+// being published, but saves only once the first is acknowledged: a crash
+// in between must leave the unpublished transitions in the latest save.
+func TestNextBatchSavesOnlyAfterThePreviousIsPublished(t *testing.T) {
+	ev := &eventLog{}
+	var commitLog []string
+	in := &fakeInput{log: &commitLog, arrived: make(chan struct{}, 1),
+		queue: []kafka.Message{{Partition: 0, Offset: 1, Key: []byte("L"), Value: value("a", "L", "site_visit_booked")}}}
+	out := &gatedOutput{ev: ev, release: make(chan struct{})}
+	c := config.Default()
+	m, err := scorer.NewModel(c.Rules, c.State.DedupeWindow, c.State.History)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := scorer.New(m, loggingStore{Store: scorer.NewMemStore(), ev: ev})
+	sc.CacheStates(100)
+	p := New(Options{OutputTopic: "out", DeadLetterTopic: "dlq", MaxWait: time.Millisecond, InFlight: 2},
+		in, out, events.NewDecoder(events.DefaultLimits(), time.Now), sc, prometheus.NewRegistry(), zaptest.NewLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	waitFor := func(what string, cond func([]string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond(ev.snapshot()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("never saw %s; log %v", what, ev.snapshot())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitFor("the first publish", func(l []string) bool { return len(l) >= 2 && l[1] == "publish" })
+
+	// The second batch arrives while the first is still being published.
+	in.mu.Lock()
+	in.queue = append(in.queue, kafka.Message{Partition: 0, Offset: 2, Key: []byte("L"), Value: value("b", "L", "download")})
+	in.mu.Unlock()
+	in.arrived <- struct{}{}
+	time.Sleep(200 * time.Millisecond)
+	if l := ev.snapshot(); len(l) != 2 {
+		t.Fatalf("the second batch saved before the first was published: %v", l)
+	}
+
+	close(out.release)
+	waitFor("both batches published", func(l []string) bool { return len(l) >= 5 })
+	want := []string{"save L from v0", "publish", "published", "save L from v1", "publish"}
+	got := ev.snapshot()
+	for i, w := range want {
+		if got[i] != w {
+			t.Fatalf("log = %v, want %v", got, want)
+		}
+	}
+	// The second batch scored from the cached state: a save from v1, with
+	// no conflict and both events counted.
+	st, _ := sc.Lead(context.Background(), "L")
+	if st.State.Events != 2 || st.Version != 2 {
+		t.Errorf("lead: %d events at version %d, want 2 at 2", st.State.Events, st.Version)
+	}
+}

@@ -93,6 +93,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opt Options) e
 		return fmt.Errorf("redis at %s: %w", cfg.Redis.Addr, err)
 	}
 	sc := scorer.New(model, store)
+	sc.CacheStates(cfg.State.CacheLeads)
 
 	// The reloader always publishes the rules version (leadscore_rules_info);
 	// it runs only when there is something to reload from.
@@ -152,6 +153,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opt Options) e
 		DeadLetterTopic: k.DeadLetterTopic,
 		MaxBatch:        cfg.Batch.MaxEvents,
 		MaxWait:         cfg.Batch.MaxWait,
+		InFlight:        cfg.Batch.InFlight,
 	}, reader, pub, dec, sc, reg, log)
 	lag := kafkaadmin.NewLagMonitor(k.Brokers, k.GroupID, k.InputTopic, k.LagInterval, reg, log)
 
