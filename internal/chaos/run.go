@@ -21,6 +21,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/leadscore/leadscore/internal/kafkaadmin"
+	"github.com/leadscore/leadscore/internal/localsvc"
 	"github.com/leadscore/leadscore/internal/redisstore"
 	"github.com/leadscore/leadscore/sink"
 )
@@ -83,9 +84,10 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	logf := func(format string, a ...any) {
 		fmt.Fprintf(c.Out, "%s  %s\n", time.Now().Format("15:04:05.0"), fmt.Sprintf(format, a...))
 	}
-	svc := &services{root: c.Root, kafkaPort: c.KafkaPort, redisPort: c.RedisPort, log: c.Out}
+	// AOF on: faults restart Redis and need its data back.
+	svc := &localsvc.Services{Root: c.Root, KafkaPort: c.KafkaPort, RedisPort: c.RedisPort, AOF: true, Log: c.Out}
 	logf("starting the suite's own Kafka 127.0.0.1:%d and Redis 127.0.0.1:%d (AOF on)", c.KafkaPort, c.RedisPort)
-	if err := svc.up(); err != nil {
+	if err := svc.Up(); err != nil {
 		return nil, err
 	}
 	brokers := []string{"127.0.0.1:" + strconv.Itoa(c.KafkaPort)}
@@ -337,16 +339,16 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 			}
 			joinNext = !joinNext
 		case FaultKafka:
-			if err := svc.restartKafka(); err != nil {
+			if err := svc.RestartKafka(); err != nil {
 				return nil, err
 			}
 		case FaultRedis:
-			if err := svc.restartRedis(); err != nil {
+			if err := svc.RestartRedis(); err != nil {
 				return nil, err
 			}
 		case FaultRedisPause:
 			d := time.Second + time.Duration(rng.Int63n(int64(2*time.Second)))
-			if err := svc.pauseRedis(d); err != nil {
+			if err := svc.PauseRedis(d); err != nil {
 				return nil, err
 			}
 			what = fmt.Sprintf("%s: SIGSTOP %.1f s", kind, d.Seconds())
