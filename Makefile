@@ -46,6 +46,20 @@ chaos:
 chaos-short:
 	$(GO) run ./cmd/chaos --short --kafka-port $(CHAOS_KAFKA_PORT) --redis-port $(CHAOS_REDIS_PORT) $(CHAOS_FLAGS)
 
+# End-to-end benchmark (issue #6, docs/BENCHMARKS.md): cmd/bench against its OWN Kafka and Redis on
+# BENCH_KAFKA_PORT/BENCH_REDIS_PORT, leadscore as a subprocess, the generator in-process. `bench`: the
+# figures in docs/BENCHMARKS.md (3M-event backlog over 1M leads, latency at 1k/10k/50k events/s, a 10-minute
+# outage at 10k/s, naive baseline; ~10 min); `bench-quick`: the same phases, small (~2 min).
+# More flags: make bench BENCH_FLAGS='--profile cpu.pprof --json bench.json'.
+BENCH_KAFKA_PORT ?= 19292
+BENCH_REDIS_PORT ?= 16579
+.PHONY: bench bench-quick
+bench:
+	$(GO) run ./cmd/bench --kafka-port $(BENCH_KAFKA_PORT) --redis-port $(BENCH_REDIS_PORT) $(BENCH_FLAGS)
+
+bench-quick:
+	$(GO) run ./cmd/bench --quick --kafka-port $(BENCH_KAFKA_PORT) --redis-port $(BENCH_REDIS_PORT) $(BENCH_FLAGS)
+
 # Fast loop: no services needed.
 test-unit:
 	$(GO) test -race -short ./...
