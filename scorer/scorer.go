@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -173,45 +174,40 @@ func (s *Scorer) ScoreGated(ctx context.Context, in []Input, gate func(context.C
 		pending[i] = i
 	}
 	perLead := make([][]Transition, len(leads))
-	outcomes := make([]Outcome, 0, len(in))
+	b := &batchScore{s: s, m: m, leads: leads, groups: groups, where: where, perLead: perLead, outcomes: res.Outcomes}
+	if gate != nil {
+		b.gate = sync.OnceValue(func() error { return gate(ctx) })
+	}
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt == maxAttempts {
 			return Result{}, fmt.Errorf("score batch: %w (%d leads)", ErrTooManyConflicts, len(pending))
 		}
-		ids := make([]string, len(pending))
-		for i, g := range pending {
-			ids[i] = leads[g]
-		}
-		stored, err := s.load(ctx, ids)
-		if err != nil {
-			return Result{}, fmt.Errorf("load lead states: %w", err)
-		}
-		writes := make([]Write, len(pending))
-		for i, g := range pending {
-			st := &stored[i]
-			oc := outcomes[:len(groups[g])]
-			perLead[g] = m.Apply(leads[g], &st.State, st.Found, groups[g], oc, perLead[g][:0])
-			for j, k := range where[g] {
-				res.Outcomes[k] = oc[j]
+		// Large batches are scored in parallel chunks of disjoint leads:
+		// while one chunk waits for Redis, another is applied.
+		chunks := split(pending, min(maxParallel, 1+len(pending)/minChunk))
+		conflicted := make([][]int, len(chunks))
+		errs := make([]error, len(chunks))
+		if len(chunks) == 1 {
+			conflicted[0], errs[0] = b.round(ctx, chunks[0])
+		} else {
+			var wg sync.WaitGroup
+			for c := range chunks {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					conflicted[c], errs[c] = b.round(ctx, chunks[c])
+				}()
 			}
-			writes[i] = Write{LeadID: leads[g], Version: st.Version, State: &st.State,
-				NextChange: m.NextChange(&st.State), Schedule: true}
+			wg.Wait()
 		}
-		if gate != nil {
-			if err := gate(ctx); err != nil {
+		for _, err := range errs {
+			if err != nil {
 				return Result{}, err
 			}
-			gate = nil
 		}
-		ok, err := s.save(ctx, writes)
-		if err != nil {
-			return Result{}, fmt.Errorf("save lead states: %w", err)
-		}
-		next := pending[:0]
-		for i, g := range pending {
-			if !ok[i] {
-				next = append(next, g)
-			}
+		next := pending[:0] // the chunks alias pending; they are done with it
+		for _, c := range conflicted {
+			next = append(next, c...)
 		}
 		res.Conflicts += len(next)
 		pending = next
@@ -220,6 +216,79 @@ func (s *Scorer) ScoreGated(ctx context.Context, in []Input, gate func(context.C
 		res.Transitions = append(res.Transitions, ts...)
 	}
 	return res, nil
+}
+
+// Parallel scoring of a large batch: at most maxParallel chunks, each of at
+// least minChunk leads.
+const (
+	maxParallel = 4
+	minChunk    = 256
+)
+
+// split cuts xs into n nearly equal consecutive parts.
+func split(xs []int, n int) [][]int {
+	out := make([][]int, 0, n)
+	for i := range n {
+		out = append(out, xs[i*len(xs)/n:(i+1)*len(xs)/n])
+	}
+	return out
+}
+
+// batchScore is one ScoreGated call's shared, read-mostly state: chunks
+// write only their own leads' entries of perLead and outcomes.
+type batchScore struct {
+	s        *Scorer
+	m        *Model
+	leads    []string
+	groups   [][]Input
+	where    [][]int
+	perLead  [][]Transition
+	outcomes []Outcome
+	gate     func() error // nil: none; called once whoever comes first
+}
+
+// round loads, applies and saves the leads in chunk (indexes into
+// b.leads) and returns the ones whose compare-and-set failed.
+func (b *batchScore) round(ctx context.Context, chunk []int) ([]int, error) {
+	ids := make([]string, len(chunk))
+	for i, g := range chunk {
+		ids[i] = b.leads[g]
+	}
+	stored, err := b.s.load(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("load lead states: %w", err)
+	}
+	writes := make([]Write, len(chunk))
+	var scratch []Outcome
+	for i, g := range chunk {
+		st := &stored[i]
+		if n := len(b.groups[g]); cap(scratch) < n {
+			scratch = make([]Outcome, n)
+		}
+		oc := scratch[:len(b.groups[g])]
+		b.perLead[g] = b.m.Apply(b.leads[g], &st.State, st.Found, b.groups[g], oc, b.perLead[g][:0])
+		for j, k := range b.where[g] {
+			b.outcomes[k] = oc[j]
+		}
+		writes[i] = Write{LeadID: b.leads[g], Version: st.Version, State: &st.State,
+			NextChange: b.m.NextChange(&st.State), Schedule: true}
+	}
+	if b.gate != nil {
+		if err := b.gate(); err != nil {
+			return nil, err
+		}
+	}
+	ok, err := b.s.save(ctx, writes)
+	if err != nil {
+		return nil, fmt.Errorf("save lead states: %w", err)
+	}
+	var conflicted []int
+	for i, g := range chunk {
+		if !ok[i] {
+			conflicted = append(conflicted, g)
+		}
+	}
+	return conflicted, nil
 }
 
 // TickResult is what a decay tick did.

@@ -116,3 +116,51 @@ func TestScoreReportsStoreErrors(t *testing.T) {
 		t.Fatal("want an error")
 	}
 }
+
+// A batch large enough to be scored in parallel chunks gives every lead the
+// state, outcomes and transitions that scoring its events alone gives.
+func TestLargeBatchScoresLikeOneLeadAtATime(t *testing.T) {
+	m := defaultModel(t)
+	types := []string{"download", "page_view", "email_open", "site_visit_booked", "consultation_request", "chat_message"}
+	const leads = 3000
+	var in []Input
+	for i := range 4 * leads {
+		e := ev(fmt.Sprintf("e%d", i), types[(i*7)%len(types)])
+		e.LeadID = fmt.Sprintf("lead-%d", (i*31)%leads)
+		in = append(in, Input{Event: e, Partition: int32(i % 3), Offset: int64(i)})
+	}
+	in = append(in, in[17]) // a producer duplicate inside the batch
+	ctx := context.Background()
+	batched := New(m, NewMemStore())
+	res, err := batched.Score(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	single := New(m, NewMemStore())
+	want := map[string][]Transition{}
+	for i, x := range in {
+		r, err := single.Score(ctx, []Input{x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Outcomes[0] != res.Outcomes[i] {
+			t.Fatalf("input %d: outcome %v in the batch, %v alone", i, res.Outcomes[i], r.Outcomes[0])
+		}
+		want[x.Event.LeadID] = append(want[x.Event.LeadID], r.Transitions...)
+	}
+	got := map[string][]Transition{}
+	for _, tr := range res.Transitions {
+		got[tr.LeadID] = append(got[tr.LeadID], tr)
+	}
+	for i := range leads {
+		id := fmt.Sprintf("lead-%d", i)
+		a, _ := batched.Lead(ctx, id)
+		b, _ := single.Lead(ctx, id)
+		if a.State.Eng != b.State.Eng || a.State.Fit != b.State.Fit || a.State.Band != b.State.Band || a.State.Stage != b.State.Stage || a.State.Events != b.State.Events {
+			t.Fatalf("%s: batch gives %+v, one at a time %+v", id, a.State, b.State)
+		}
+		if fmt.Sprint(got[id]) != fmt.Sprint(want[id]) {
+			t.Fatalf("%s: transitions %v in the batch, %v one at a time", id, got[id], want[id])
+		}
+	}
+}

@@ -439,7 +439,7 @@ func (r *runner) scored(ctx context.Context) error {
 		return err
 	}
 	defer func() { p.stop(60 * time.Second) }()
-	r.logf("throughput: leadscore pid %d started; waiting for it to commit the whole backlog", p.pid())
+	r.logf("throughput: leadscore pid %d started (http://%s/metrics); waiting for it to commit the whole backlog", p.pid(), p.http)
 	var profWG sync.WaitGroup
 	defer profWG.Wait()
 	onFirst := func() {
