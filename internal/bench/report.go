@@ -56,26 +56,26 @@ func (f DrainFigures) String() string {
 type MemoryFigures struct {
 	Leads     int
 	UsedDelta int64   // growth of INFO used_memory over the phase
-	AvgKey    float64 // MEMORY USAGE of a lead's hash, mean over the sample
+	AvgKey    float64 // MEMORY USAGE of a lead's key, mean over the sample
 	MaxKey    int64   // and the largest in the sample
-	AvgS      float64 // bytes of the scoring-state field s, mean over the sample
-	AvgX      float64 // bytes of the explanation field x, mean over the sample
+	AvgS      float64 // bytes of the scoring state s, mean over the sample
+	AvgX      float64 // bytes of the explanation x, mean over the sample
 	// The busiest lead (Zipf rank 0): full dedupe window, caps, history.
 	BusiestKey, BusiestS, BusiestX int64
-	Encoding                       string // OBJECT ENCODING of a lead's hash
+	Encoding                       string // OBJECT ENCODING of a lead's key
 }
 
 // PerLead is used_memory's growth per lead.
 func (m MemoryFigures) PerLead() float64 { return float64(m.UsedDelta) / float64(max(m.Leads, 1)) }
 
 // Scoring is the scoring state's share per lead: everything but the bytes
-// of the explanation field, so hash overhead, version, schedule entries and
+// of the explanation, so key overhead, version, schedule entries and
 // allocator slack all count as scoring state.
 func (m MemoryFigures) Scoring() float64 { return m.PerLead() - m.AvgX }
 
 func (m MemoryFigures) String() string {
 	return fmt.Sprintf("Redis memory per lead after %d leads: %.0f B (scoring state %.0f B, explanation %.0f B); "+
-		"hash MEMORY USAGE mean %.0f B, max %d B; busiest lead %d B (s %d B, x %d B); encoding %s",
+		"key MEMORY USAGE mean %.0f B, max %d B; busiest lead %d B (s %d B, x %d B); encoding %s",
 		m.Leads, m.PerLead(), m.Scoring(), m.AvgX, m.AvgKey, m.MaxKey, m.BusiestKey, m.BusiestS, m.BusiestX, m.Encoding)
 }
 
@@ -136,8 +136,8 @@ func (r *Report) Markdown(w io.Writer) {
 		m := r.Memory
 		row(fmt.Sprintf("Redis memory per lead after %s distinct leads: scoring state", num(int64(m.Leads))),
 			fmt.Sprintf("**%.0f B**", m.Scoring()), "≤ 300 B")
-		row("… explanation history (field `x`, state.history 8)", fmt.Sprintf("%.0f B", m.AvgX), "reported")
-		row("… busiest lead's hash (full dedupe window, caps, history)", fmt.Sprintf("%d B (s %d B, x %d B)", m.BusiestKey, m.BusiestS, m.BusiestX), "")
+		row("… explanation history (state.history 8)", fmt.Sprintf("%.0f B", m.AvgX), "reported")
+		row("… busiest lead's key (full dedupe window, caps, history)", fmt.Sprintf("%d B (s %d B, x %d B)", m.BusiestKey, m.BusiestS, m.BusiestX), "")
 	}
 	for _, lf := range r.Latency {
 		floor := ""

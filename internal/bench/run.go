@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -680,7 +681,7 @@ func (r *runner) usedMemory(ctx context.Context) (int64, error) {
 
 // memory measures Redis memory per lead after the throughput phase: the
 // growth of used_memory over the distinct leads, and a sample of lead keys
-// for the share of the explanation field (x) and the spread.
+// for the share of the explanation (x) and the spread.
 func (r *runner) memory(ctx context.Context, t topics, w *Workload, before int64) error {
 	after, err := r.usedMemory(ctx)
 	if err != nil {
@@ -691,8 +692,8 @@ func (r *runner) memory(ctx context.Context, t topics, w *Workload, before int64
 	const sample = 2000
 	pipe := r.rdb.Pipeline()
 	type probe struct {
-		s, x *redis.IntCmd
-		mem  *redis.IntCmd
+		val *redis.StringCmd
+		mem *redis.IntCmd
 	}
 	probes := make([]probe, 0, sample)
 	for i := range sample {
@@ -701,18 +702,21 @@ func (r *runner) memory(ctx context.Context, t topics, w *Workload, before int64
 			n = w.lead(0)
 		}
 		key := t.prefix + "{" + w.LeadPrefix + "-lead-" + strconv.Itoa(n) + "}"
-		probes = append(probes, probe{
-			s:   pipe.HStrLen(ctx, key, "s"),
-			x:   pipe.HStrLen(ctx, key, "x"),
-			mem: pipe.MemoryUsage(ctx, key, 0),
-		})
+		probes = append(probes, probe{val: pipe.Get(ctx, key), mem: pipe.MemoryUsage(ctx, key, 0)})
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("sample lead keys: %w", err)
 	}
 	var sumS, sumX, sumMem int64
 	for i, p := range probes {
-		s, x, mem := p.s.Val(), p.x.Val(), p.mem.Val()
+		// The value is version (8 bytes), uvarint length of s, s, x
+		// (internal/redisstore).
+		v := []byte(p.val.Val())
+		if len(v) < 9 {
+			return fmt.Errorf("sample lead keys: value of %d bytes", len(v))
+		}
+		sl, k := binary.Uvarint(v[8:])
+		s, x, mem := int64(sl), int64(len(v)-8-k)-int64(sl), p.mem.Val()
 		if i == 0 {
 			m.BusiestKey, m.BusiestS, m.BusiestX = mem, s, x
 		}

@@ -1,23 +1,32 @@
 // Package redisstore is the Redis adapter of scorer.Store.
 //
-// Each lead is one hash, <prefix>{<lead_id>}, with three fields: v
-// (version), s (the binary scoring state) and x (the explanation: top
-// contributors, recent score changes and transitions). The braces are a Redis Cluster hash tag: every
-// key a lead will ever have lands in the lead's slot, so a per-lead script
-// stays legal in a cluster. Loads are one pipelined HMGET per lead; saves are
-// one pipelined EVALSHA of a compare-and-set script per lead. The script is
-// loaded at start-up and again whenever Redis answers NOSCRIPT (a restart or
-// a failover empties the script cache; go-redis' own fallback does not work
-// inside a pipeline, go-redis #3228).
+// Each lead is one string key, <prefix>{<lead_id>}, holding the version
+// (8 bytes, big-endian), the length of the binary scoring state (uvarint),
+// the scoring state, and the explanation (top contributors, recent score
+// changes and transitions) — one key rather than a hash of three fields
+// because a hash whose values pass 64 bytes leaves Redis' compact listpack
+// encoding and costs some 200 bytes more per lead (docs/BENCHMARKS.md). The
+// braces are a Redis Cluster hash tag: every key a lead will ever have
+// lands in the lead's slot.
+//
+// Loads are MGETs and saves EVALSHAs of a compare-and-set script, each over
+// up to batchKeys leads per call, pipelined: per-call overhead dominates
+// Redis' cost of such small writes. On a Redis Cluster client every call
+// holds one lead (keys of different leads are in different slots). The
+// script is loaded at start-up and again whenever Redis answers NOSCRIPT (a
+// restart or a failover empties the script cache; go-redis' own fallback
+// does not work inside a pipeline, go-redis #3228).
 //
 // A Store is safe for concurrent use.
 package redisstore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,22 +38,34 @@ import (
 	"github.com/leadscore/leadscore/scorer"
 )
 
-// casScript writes the state only if the version is the one the caller read.
-// Running it twice (go-redis retries a pipeline on a broken connection) is
-// harmless: the second run sees the new version and reports a conflict, the
-// scorer reloads, and the watermark marks the events as applied.
+// casScript writes each lead's new value only if the stored version (the
+// value's first 8 bytes; "" for a lead not stored yet) is the one the caller
+// read: KEYS[i] gets ARGV[2i] if its version is ARGV[2i-1]. It returns 1 or
+// 0 per key. Running it twice (go-redis retries a pipeline on a broken
+// connection) is harmless: the second run sees the new version and reports
+// a conflict, the scorer reloads, and the watermark marks the events as
+// applied.
 const casScript = `
-local v = redis.call('HGET', KEYS[1], 'v')
-if not v then v = '0' end
-if v ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'v', tostring(tonumber(v) + 1), 's', ARGV[2], 'x', ARGV[3])
-return 1
+local out = {}
+for i = 1, #KEYS do
+  if redis.call('GETRANGE', KEYS[i], 0, 7) == ARGV[2*i-1] then
+    redis.call('SET', KEYS[i], ARGV[2*i])
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
 `
+
+// batchKeys is how many leads one MGET or script call covers at most.
+const batchKeys = 64
 
 // Store keeps lead states in Redis.
 type Store struct {
-	rdb    redis.UniversalClient
-	prefix string
+	rdb     redis.UniversalClient
+	prefix  string
+	perCall int // leads per MGET or script call: batchKeys, or 1 on a cluster
 
 	mu  sync.Mutex
 	sha string
@@ -52,7 +73,10 @@ type Store struct {
 
 // New loads the script and returns a Store.
 func New(ctx context.Context, rdb redis.UniversalClient, keyPrefix string) (*Store, error) {
-	s := &Store{rdb: rdb, prefix: keyPrefix}
+	s := &Store{rdb: rdb, prefix: keyPrefix, perCall: batchKeys}
+	if _, cluster := rdb.(*redis.ClusterClient); cluster {
+		s.perCall = 1
+	}
 	if _, err := s.loadScript(ctx); err != nil {
 		return nil, err
 	}
@@ -86,71 +110,122 @@ func (s *Store) scriptSHA() string {
 // Load implements scorer.Store.
 func (s *Store) Load(ctx context.Context, ids []string) ([]scorer.Stored, error) {
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.SliceCmd, len(ids))
+	cmds := make([]*redis.SliceCmd, 0, len(ids)/s.perCall+1)
+	keys := make([]string, len(ids))
 	for i, id := range ids {
-		cmds[i] = pipe.HMGet(ctx, s.Key(id), "v", "s", "x")
+		keys[i] = s.Key(id)
+	}
+	for i := 0; i < len(keys); i += s.perCall {
+		cmds = append(cmds, pipe.MGet(ctx, keys[i:min(i+s.perCall, len(keys))]...))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("hmget %d leads: %w", len(ids), err)
+		return nil, fmt.Errorf("mget %d leads: %w", len(ids), err)
 	}
 	out := make([]scorer.Stored, len(ids))
-	for i, c := range cmds {
-		vals := c.Val()
-		if len(vals) != 3 || vals[0] == nil {
-			continue
+	i := 0
+	for _, c := range cmds {
+		for _, val := range c.Val() {
+			if val != nil {
+				v, _ := val.(string)
+				if err := decode(&out[i], ids[i], v); err != nil {
+					return nil, fmt.Errorf("lead %s: %w", keys[i], err)
+				}
+			}
+			i++
 		}
-		vs, _ := vals[0].(string)
-		blob, _ := vals[1].(string)
-		explain, _ := vals[2].(string)
-		v, err := strconv.ParseInt(vs, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("lead %s: version %q: %w", s.Key(ids[i]), vs, scorer.ErrCorruptState)
-		}
-		if err := out[i].State.UnmarshalBinary(ids[i], []byte(blob), []byte(explain)); err != nil {
-			return nil, fmt.Errorf("lead %s: %w", s.Key(ids[i]), err)
-		}
-		out[i].Version, out[i].Found = v, true
 	}
 	return out, nil
+}
+
+// decode reads a stored value into st.
+func decode(st *scorer.Stored, id, v string) error {
+	if len(v) < 8 {
+		return fmt.Errorf("value of %d bytes: %w", len(v), scorer.ErrCorruptState)
+	}
+	ver := binary.BigEndian.Uint64([]byte(v[:8]))
+	rest := []byte(v[8:])
+	n, k := binary.Uvarint(rest)
+	if k <= 0 || n > uint64(len(rest)-k) || ver == 0 || ver > math.MaxInt64 {
+		return fmt.Errorf("value header: %w", scorer.ErrCorruptState)
+	}
+	rest = rest[k:]
+	if err := st.State.UnmarshalBinary(id, rest[:n], rest[n:]); err != nil {
+		return err
+	}
+	st.Version, st.Found = int64(ver), true
+	return nil
+}
+
+// appendValue appends the stored form of a state at version ver to buf;
+// scratch is reused for the scoring state, whose length goes first.
+func appendValue(buf, scratch []byte, ver int64, st *scorer.LeadState) (value, scratchOut []byte) {
+	scratch = st.AppendBinary(scratch[:0])
+	buf = binary.BigEndian.AppendUint64(buf, uint64(ver))
+	buf = binary.AppendUvarint(buf, uint64(len(scratch)))
+	buf = append(buf, scratch...)
+	return st.AppendExplain(buf), scratch
+}
+
+// versionArg is the script's expected-version argument: the stored value's
+// first 8 bytes, or "" for a lead not stored yet.
+func versionArg(ver int64) string {
+	if ver == 0 {
+		return ""
+	}
+	return string(binary.BigEndian.AppendUint64(nil, uint64(ver)))
 }
 
 // Save implements scorer.Store.
 func (s *Store) Save(ctx context.Context, ws []scorer.Write) ([]bool, error) {
 	ok := make([]bool, len(ws))
+	// One buffer for every value; a slice taken before the buffer grew keeps
+	// the bytes it was taken with, so each stays valid until Exec.
+	var buf, scratch []byte
+	vals := make([][]byte, len(ws))
+	for i := range ws {
+		at := len(buf)
+		buf, scratch = appendValue(buf, scratch, ws[i].Version+1, ws[i].State)
+		vals[i] = buf[at:len(buf):len(buf)]
+	}
+
 	todo := make([]int, len(ws))
 	for i := range todo {
 		todo[i] = i
 	}
-	var buf []byte
-	blobs := make([]string, len(ws))
-	explains := make([]string, len(ws))
-	for i, w := range ws {
-		buf = w.State.AppendBinary(buf[:0])
-		blobs[i] = string(buf)
-		buf = w.State.AppendExplain(buf[:0])
-		explains[i] = string(buf)
-	}
 	for attempt := 0; ; attempt++ {
 		sha := s.scriptSHA()
 		pipe := s.rdb.Pipeline()
-		cmds := make([]*redis.Cmd, len(todo))
-		for j, i := range todo {
-			cmds[j] = pipe.EvalSha(ctx, sha, []string{s.Key(ws[i].LeadID)}, ws[i].Version, blobs[i], explains[i])
-			// The schedule is a hint, written beside the state (another slot
-			// in a cluster, so not atomically): LT only ever moves it earlier.
-			if w := ws[i]; w.Schedule && !w.NextChange.IsZero() && attempt == 0 {
-				pipe.ZAddLT(ctx, s.scheduleKey(w.LeadID), redis.Z{Score: float64(w.NextChange.UnixMilli()), Member: w.LeadID})
+		type call struct {
+			cmd  *redis.Cmd
+			idxs []int
+		}
+		calls := make([]call, 0, len(todo)/s.perCall+1)
+		for j := 0; j < len(todo); j += s.perCall {
+			idxs := todo[j:min(j+s.perCall, len(todo))]
+			keys := make([]string, len(idxs))
+			args := make([]any, 0, 2*len(idxs))
+			for k, i := range idxs {
+				keys[k] = s.Key(ws[i].LeadID)
+				args = append(args, versionArg(ws[i].Version), vals[i])
 			}
+			calls = append(calls, call{pipe.EvalSha(ctx, sha, keys, args...), idxs})
+		}
+		if attempt == 0 {
+			s.schedule(ctx, pipe, ws)
 		}
 		_, _ = pipe.Exec(ctx) // errors are read per command below
 		var noscript []int
-		for j, c := range cmds {
-			n, err := c.Int()
+		for _, c := range calls {
+			res, err := c.cmd.Int64Slice()
 			switch {
+			case err == nil && len(res) == len(c.idxs):
+				for k, i := range c.idxs {
+					ok[i] = res[k] == 1
+				}
 			case err == nil:
-				ok[todo[j]] = n == 1
+				return nil, fmt.Errorf("cas: %d results for %d leads", len(res), len(c.idxs))
 			case redis.HasErrorPrefix(err, "NOSCRIPT"):
-				noscript = append(noscript, todo[j])
+				noscript = append(noscript, c.idxs...)
 			default:
 				return nil, fmt.Errorf("cas %d leads: %w", len(todo), err)
 			}
@@ -168,14 +243,35 @@ func (s *Store) Save(ctx context.Context, ws []scorer.Write) ([]bool, error) {
 	}
 }
 
+// schedule queues the decay-schedule updates of ws on pipe: one ZADD LT per
+// schedule shard. The schedule is a hint, written beside the states (other
+// slots in a cluster, so not atomically): LT only ever moves an entry
+// earlier, so a stale early entry costs one look.
+func (s *Store) schedule(ctx context.Context, pipe redis.Pipeliner, ws []scorer.Write) {
+	var shards [scheduleShards][]redis.Z
+	for _, w := range ws {
+		if w.Schedule && !w.NextChange.IsZero() {
+			sh := s.shardOf(w.LeadID)
+			shards[sh] = append(shards[sh], redis.Z{Score: float64(w.NextChange.UnixMilli()), Member: w.LeadID})
+		}
+	}
+	for sh, zs := range shards {
+		if len(zs) > 0 {
+			pipe.ZAddLT(ctx, s.shardKey(sh), zs...)
+		}
+	}
+}
+
 // scheduleShards spreads the decay schedule over sorted sets so that a
 // cluster spreads it over nodes.
 const scheduleShards = 16
 
-func (s *Store) scheduleKey(leadID string) string {
+func (s *Store) scheduleKey(leadID string) string { return s.shardKey(s.shardOf(leadID)) }
+
+func (s *Store) shardOf(leadID string) int {
 	h := fnv.New32a()
 	h.Write([]byte(leadID))
-	return s.shardKey(int(h.Sum32() % scheduleShards))
+	return int(h.Sum32() % scheduleShards)
 }
 
 func (s *Store) shardKey(shard int) string {

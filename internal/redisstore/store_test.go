@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"slices"
@@ -261,13 +262,14 @@ func TestKeysShareTheLeadsHashTag(t *testing.T) {
 				}
 			}
 
-			// A save writes that one key, a hash of v, s and x, and nothing else.
+			// A save writes that one key, a string starting with the
+			// version, and nothing else.
 			st := storetest.State(tc.id, i)
 			if ok, err := s.Save(t.Context(), []scorer.Write{{LeadID: tc.id, State: &st}}); err != nil || !ok[0] {
 				t.Fatalf("Save = %v, %v", ok, err)
 			}
-			if fields, err := rdb.HKeys(t.Context(), key).Result(); err != nil || !slices.Equal(sorted(fields), []string{"s", "v", "x"}) {
-				t.Errorf("HKEYS %q = %q, %v; want [s v x]", key, fields, err)
+			if v, err := rdb.GetRange(t.Context(), key, 0, 7).Result(); err != nil || v != "\x00\x00\x00\x00\x00\x00\x00\x01" {
+				t.Errorf("GETRANGE %q 0 7 = %q, %v; want version 1", key, v, err)
 			}
 		})
 		wantKeys = append(wantKeys, prefix+"{"+tc.tag+"}")
@@ -286,16 +288,20 @@ func sorted(s []string) []string {
 func TestLoadCorruptState(t *testing.T) {
 	good := storetest.State("lead", 1)
 	valid := string(good.AppendBinary(nil))
+	v1 := "\x00\x00\x00\x00\x00\x00\x00\x01"
+	withLen := func(n int) string { return string(binary.AppendUvarint(nil, uint64(n))) }
 	tests := []struct {
-		name   string
-		fields []any // HSET field value ...
+		name  string
+		value string // the raw value stored under the lead's key
 	}{
-		{"state is garbage", []any{"v", "1", "s", "garbage"}},
-		{"state truncated", []any{"v", "1", "s", valid[:len(valid)/2]}},
-		{"state has trailing bytes", []any{"v", "1", "s", valid + "x"}},
-		{"state empty", []any{"v", "1", "s", ""}},
-		{"state missing", []any{"v", "1"}},
-		{"version not a number", []any{"v", "one", "s", valid}},
+		{"value shorter than a version", "garbage"},
+		{"value empty", ""},
+		{"version zero", "\x00\x00\x00\x00\x00\x00\x00\x00" + withLen(len(valid)) + valid},
+		{"no length", v1},
+		{"length past the end", v1 + withLen(len(valid)+1) + valid},
+		{"state truncated", v1 + withLen(len(valid)/2) + valid[:len(valid)/2]},
+		{"state is garbage", v1 + withLen(7) + "garbage"},
+		{"explanation is garbage", v1 + withLen(len(valid)) + valid + "garbage"},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
@@ -308,8 +314,8 @@ func TestLoadCorruptState(t *testing.T) {
 			for _, tc := range tests {
 				t.Run(tc.name, func(t *testing.T) {
 					id := "lead-" + strings.ReplaceAll(tc.name, " ", "-")
-					if err := rdb.HSet(t.Context(), s.Key(id), tc.fields...).Err(); err != nil {
-						t.Fatalf("HSET: %v", err)
+					if err := rdb.Set(t.Context(), s.Key(id), tc.value, 0).Err(); err != nil {
+						t.Fatalf("SET: %v", err)
 					}
 					got, err := s.Load(t.Context(), []string{"lead-good", id})
 					if !errors.Is(err, scorer.ErrCorruptState) {
