@@ -69,9 +69,10 @@ type HTTP struct {
 type Batch struct {
 	MaxEvents int           `yaml:"max_events" env:"LEADSCORE_BATCH_MAX_EVENTS"`
 	MaxWait   time.Duration `yaml:"max_wait" env:"LEADSCORE_BATCH_MAX_WAIT"`
-	// InFlight is how many batches may be between scoring and committing at
-	// once: with 2, batch N+1 is decoded and scored while batch N is being
-	// published and committed. 1 runs one batch at a time.
+	// InFlight is how many batches may be scored ahead of publishing (one
+	// more may be committing): batch N+1 is decoded and scored while batch N
+	// is being published. 1 scores a batch only once the previous one is
+	// published.
 	InFlight int `yaml:"in_flight" env:"LEADSCORE_BATCH_IN_FLIGHT"`
 }
 

@@ -33,14 +33,14 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	quick := fs.Bool("quick", false, "a small run (about 2 min): 300,000-event backlog over 100,000 leads, 10 s latency phases, a 30 s outage, 5,000 naive events — unless set")
+	quick := fs.Bool("quick", false, "a small run (about 2 min): 300,000-event backlog over 100,000 leads, 10 s latency phases, a 30 s outage, 3,000 naive events — unless set")
 	leads := fs.Int("leads", 1_000_000, "distinct leads in the backlog")
 	backlog := fs.Int("backlog", 3_000_000, "events in the backlog (one per lead first, the rest Zipf-skewed)")
 	rates := fs.String("rates", "1000,10000,50000", "fixed rates of the latency phases, events/s")
 	rateDur := fs.Duration("rate-duration", 30*time.Second, "how long each latency phase produces")
 	outageRate := fs.Int("outage-rate", 10_000, "traffic rate around the outage, events/s")
 	outage := fs.Duration("outage", 10*time.Minute, "how long leadscore is down in the catch-up phase")
-	naive := fs.Int("naive-events", 30_000, "backlog of the naive baseline")
+	naive := fs.Int("naive-events", 10_000, "backlog of the naive baseline")
 	phases := fs.String("phases", "throughput,latency,catchup,naive", "phases to run (latency and catchup need throughput)")
 	partitions := fs.Int("partitions", 6, "partitions of every topic")
 	profile := fs.String("profile", "", "write a 20 s CPU profile of leadscore taken during the throughput phase to this file")
@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string) error {
 			"backlog":       func() { *backlog = 300_000 },
 			"rate-duration": func() { *rateDur = 10 * time.Second },
 			"outage":        func() { *outage = 30 * time.Second },
-			"naive-events":  func() { *naive = 5_000 },
+			"naive-events":  func() { *naive = 3_000 },
 		}
 		for name, f := range quickDefaults {
 			if !set[name] {

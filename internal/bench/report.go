@@ -87,11 +87,14 @@ type LatencyFigures struct {
 	Samples        int // transitions timed
 	P50, P99, P999 time.Duration
 	Max            time.Duration
+	// From leadscore's metrics over the phase: mean records per batch and
+	// mean time from fetching a batch's first record to committing it.
+	BatchRecords, BatchSeconds float64
 }
 
 func (lf LatencyFigures) String() string {
-	return fmt.Sprintf("%d events/s (sent %.0f/s): p50 %s, p99 %s, p999 %s, max %s over %d transitions",
-		lf.Rate, lf.Achieved, ms(lf.P50), ms(lf.P99), ms(lf.P999), ms(lf.Max), lf.Samples)
+	return fmt.Sprintf("%d events/s (sent %.0f/s): p50 %s, p99 %s, p999 %s, max %s over %d transitions; batches of %.0f records, %s each",
+		lf.Rate, lf.Achieved, ms(lf.P50), ms(lf.P99), ms(lf.P999), ms(lf.Max), lf.Samples, lf.BatchRecords, ms(time.Duration(lf.BatchSeconds*float64(time.Second))))
 }
 
 // CatchUpFigures describe the recovery from an outage.

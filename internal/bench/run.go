@@ -40,7 +40,7 @@ type Config struct {
 	OutageRate int           // traffic rate around the outage, events/s [10000]
 	Outage     time.Duration // how long leadscore is down [10m]
 
-	NaiveEvents int // backlog of the naive baseline [30,000]
+	NaiveEvents int // backlog of the naive baseline [10,000]
 
 	// Phases to run, of "throughput", "latency", "catchup", "naive" [all].
 	// Latency and catch-up run on the throughput phase's leads and need it.
@@ -64,7 +64,7 @@ func (c *Config) defaults() {
 	def(&c.Leads, 1_000_000)
 	def(&c.Backlog, 3_000_000)
 	def(&c.OutageRate, 10_000)
-	def(&c.NaiveEvents, 30_000)
+	def(&c.NaiveEvents, 10_000)
 	if c.Backlog < c.Leads {
 		c.Backlog = c.Leads
 	}
@@ -191,7 +191,9 @@ type topics struct{ input, output, dlq, group, prefix string }
 
 func (r *runner) topics(ctx context.Context, name string) (topics, error) {
 	base := r.id + "-" + name
-	t := topics{input: base + "-events", output: base + "-transitions", dlq: base + "-dlq", group: base, prefix: base + ":"}
+	// A short key prefix, as in production ("ls:"): Redis memory per lead
+	// counts the key too.
+	t := topics{input: base + "-events", output: base + "-transitions", dlq: base + "-dlq", group: base, prefix: name[:1] + ":"}
 	var specs []kafkaadmin.TopicSpec
 	for _, n := range []string{t.input, t.output, t.dlq} {
 		specs = append(specs, kafkaadmin.TopicSpec{Name: n, Partitions: r.cfg.Partitions, ReplicationFactor: 1})
@@ -418,7 +420,7 @@ func (r *runner) scored(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	leads := NewWorkload(r.id+"-b", r.id, c.Leads, true, 0.01, c.Seed)
+	leads := NewWorkload(r.id+"-b", "lead-", c.Leads, true, 0.01, c.Seed)
 	mem0, err := r.usedMemory(ctx)
 	if err != nil {
 		return err
@@ -471,7 +473,7 @@ func (r *runner) scored(ctx context.Context) error {
 
 	if c.has("latency") {
 		for i, rate := range c.Rates {
-			lw := NewWorkload(fmt.Sprintf("%s-l%d", r.id, rate), r.id, c.Leads, false, 0.01, c.Seed+int64(i)+1)
+			lw := NewWorkload(fmt.Sprintf("%s-l%d", r.id, rate), "lead-", c.Leads, false, 0.01, c.Seed+int64(i)+1)
 			lf, err := r.latency(ctx, t, p, lw, rate)
 			if err != nil {
 				return err
@@ -505,7 +507,9 @@ func (r *runner) latency(ctx context.Context, t topics, p *proc, w *Workload, ra
 	for part, end := range ends {
 		rd := kafka.NewReader(kafka.ReaderConfig{
 			Brokers: []string{r.brokers}, Topic: t.output, Partition: part,
-			MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 5 * time.Millisecond,
+			// MaxWait is also kafka-go's read deadline of a fetch (kafka-go
+			// #555): a short one times fetches out and backs off 100 ms.
+			MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 500 * time.Millisecond,
 		})
 		if err := rd.SetOffset(end); err != nil {
 			stopReaders()
@@ -536,6 +540,7 @@ func (r *runner) latency(ctx context.Context, t topics, p *proc, w *Workload, ra
 			}
 		}()
 	}
+	m0, _ := scrape(ctx, p.http)
 	t0 := time.Now()
 	sent, perr := r.produceAt(ctx, t.input, w, rate, r.cfg.RateDuration)
 	lf.Achieved = float64(sent) / time.Since(t0).Seconds()
@@ -550,6 +555,13 @@ func (r *runner) latency(ctx context.Context, t topics, p *proc, w *Workload, ra
 		return lf, perr
 	}
 	lf.set(samples)
+	if m1, err := scrape(ctx, p.http); err == nil && m0 != nil {
+		d := func(k string) float64 { return m1[k] - m0[k] }
+		if n := d("leadscore_batch_records_count"); n > 0 {
+			lf.BatchRecords = d("leadscore_batch_records_sum") / n
+			lf.BatchSeconds = d("leadscore_batch_duration_seconds_sum") / n
+		}
+	}
 	r.logf("  %s", lf)
 	return lf, nil
 }
@@ -586,7 +598,7 @@ func (r *runner) catchup(ctx context.Context, t topics, p **proc, leads *Workloa
 	if _, err := r.produceAll(ctx, t.input, leads, backlog); err != nil {
 		return err
 	}
-	live := NewWorkload(r.id+"-c", r.id, c.Leads, false, 0.01, c.Seed+100)
+	live := NewWorkload(r.id+"-c", "lead-", c.Leads, false, 0.01, c.Seed+100)
 	np, err := startLeadscore(r.bin, r.env(t), filepath.Join(r.work, "scored-2.log"))
 	if err != nil {
 		return err
@@ -633,7 +645,7 @@ func (r *runner) naive(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w := NewWorkload(r.id+"-n", r.id+"-n", max(c.NaiveEvents/3, 1), false, 0.01, c.Seed+200)
+	w := NewWorkload(r.id+"-n", "lead-", max(c.NaiveEvents/3, 1), false, 0.01, c.Seed+200)
 	r.logf("naive: producing %d events into %s", c.NaiveEvents, t.input)
 	if _, err := r.produceAll(ctx, t.input, w, c.NaiveEvents); err != nil {
 		return err
@@ -687,7 +699,22 @@ func (r *runner) memory(ctx context.Context, t topics, w *Workload, before int64
 	if err != nil {
 		return err
 	}
-	m := MemoryFigures{Leads: w.Leads, UsedDelta: after - before}
+	// Distinct leads stored: every key but the decay schedule's shards
+	// (a producer duplicate can take a first touch's place, so a backlog
+	// barely larger than Leads may miss a few).
+	keys, err := r.rdb.DBSize(ctx).Result()
+	if err != nil {
+		return fmt.Errorf("dbsize: %w", err)
+	}
+	shards := make([]string, 16)
+	for i := range shards {
+		shards[i] = t.prefix + "schedule:{" + strconv.Itoa(i) + "}"
+	}
+	sched, err := r.rdb.Exists(ctx, shards...).Result()
+	if err != nil {
+		return fmt.Errorf("exists: %w", err)
+	}
+	m := MemoryFigures{Leads: int(keys - sched), UsedDelta: after - before}
 	// A sample of leads spread over the id space; lead 0 is Zipf's busiest.
 	const sample = 2000
 	pipe := r.rdb.Pipeline()
@@ -701,14 +728,18 @@ func (r *runner) memory(ctx context.Context, t topics, w *Workload, before int64
 		if i == 0 {
 			n = w.lead(0)
 		}
-		key := t.prefix + "{" + w.LeadPrefix + "-lead-" + strconv.Itoa(n) + "}"
+		key := t.prefix + "{" + w.LeadID(n) + "}"
 		probes = append(probes, probe{val: pipe.Get(ctx, key), mem: pipe.MemoryUsage(ctx, key, 0)})
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("sample lead keys: %w", err)
 	}
-	var sumS, sumX, sumMem int64
+	var sumS, sumX, sumMem, found int64
 	for i, p := range probes {
+		if p.val.Err() != nil {
+			continue // a lead the backlog missed
+		}
+		found++
 		// The value is version (8 bytes), uvarint length of s, s, x
 		// (internal/redisstore).
 		v := []byte(p.val.Val())
@@ -725,14 +756,46 @@ func (r *runner) memory(ctx context.Context, t topics, w *Workload, before int64
 		sumMem += mem
 		m.MaxKey = max(m.MaxKey, mem)
 	}
-	m.AvgS = float64(sumS) / sample
-	m.AvgX = float64(sumX) / sample
-	m.AvgKey = float64(sumMem) / sample
-	enc, _ := r.rdb.ObjectEncoding(ctx, t.prefix+"{"+w.LeadPrefix+"-lead-"+strconv.Itoa(w.lead(0))+"}").Result()
+	if found == 0 {
+		return errors.New("sample lead keys: none stored")
+	}
+	m.AvgS = float64(sumS) / float64(found)
+	m.AvgX = float64(sumX) / float64(found)
+	m.AvgKey = float64(sumMem) / float64(found)
+	enc, _ := r.rdb.ObjectEncoding(ctx, t.prefix+"{"+w.LeadID(w.lead(0))+"}").Result()
 	m.Encoding = enc
 	r.rep.Memory = m
 	r.logf("  %s", m)
 	return nil
+}
+
+// scrape reads a leadscore's /metrics into name → value for the series
+// without labels.
+func scrape(ctx context.Context, addr string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") || strings.ContainsRune(name, '{') {
+			continue
+		}
+		if v, err := strconv.ParseFloat(val, 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out, nil
 }
 
 // fetchProfile saves a CPU profile of secs seconds from a leadscore's pprof

@@ -66,7 +66,7 @@ var mixTotal = func() int {
 // A Workload is not safe for concurrent use.
 type Workload struct {
 	Run        string // the event ids' prefix: workloads with different Runs never share an event id
-	LeadPrefix string // lead ids are <LeadPrefix>-lead-<n>: workloads sharing it share leads
+	LeadPrefix string // lead ids are <LeadPrefix><n>: workloads sharing it share leads
 	Leads      int
 	FirstTouch bool
 	DupRate    float64
@@ -132,9 +132,8 @@ func (w *Workload) Next(dst []kafka.Message, n int, now time.Time) []kafka.Messa
 		}
 		props := k.props[w.rng.Intn(len(k.props))]
 
-		key := make([]byte, 0, len(w.LeadPrefix)+16)
+		key := make([]byte, 0, len(w.LeadPrefix)+8)
 		key = append(key, w.LeadPrefix...)
-		key = append(key, "-lead-"...)
 		key = strconv.AppendInt(key, int64(lead), 10)
 
 		v := make([]byte, 0, 160+len(props))
@@ -162,6 +161,9 @@ func (w *Workload) Next(dst []kafka.Message, n int, now time.Time) []kafka.Messa
 	}
 	return dst
 }
+
+// LeadID is the id of lead n.
+func (w *Workload) LeadID(n int) string { return w.LeadPrefix + strconv.Itoa(n) }
 
 // generatedAt reads the generation time out of an event id made by Next; ok
 // is false for ids of other runs (or a decay's cause, "decay@…").

@@ -41,8 +41,8 @@ type Options struct {
 	OutputTopic     string
 	DeadLetterTopic string
 	MaxBatch        int           // records per batch at most [5000]
-	MaxWait         time.Duration // how long a started batch waits to fill [20ms]
-	InFlight        int           // batches between scoring and commit at once [2]
+	MaxWait         time.Duration // how long a started batch waits to fill [2ms]
+	InFlight        int           // batches scored ahead of publishing, plus one committing [4]
 	MaxDeadLetter   int           // a dead letter (key, headers, value) is cut to fit this many bytes [900 KiB]
 	ShutdownGrace   time.Duration // after ctx ends, how long in-flight work may take [15s]
 	Now             func() time.Time
@@ -70,13 +70,13 @@ func New(opt Options, in Fetcher, out Publisher, dec *events.Decoder, sc *scorer
 		opt.MaxBatch = 5000
 	}
 	if opt.MaxWait <= 0 {
-		opt.MaxWait = 20 * time.Millisecond
+		opt.MaxWait = 2 * time.Millisecond
 	}
 	if opt.MaxDeadLetter <= 0 {
 		opt.MaxDeadLetter = 900 << 10
 	}
 	if opt.InFlight <= 0 {
-		opt.InFlight = 2
+		opt.InFlight = 4
 	}
 	if opt.ShutdownGrace <= 0 {
 		opt.ShutdownGrace = 15 * time.Second
@@ -102,10 +102,11 @@ func (p *Pipeline) Ready() error {
 // and committing them) within ShutdownGrace, and returns. Fetch errors are
 // retried with backoff; it returns an error only when the input is closed.
 //
-// With InFlight > 1 two stages overlap: this goroutine fetches, decodes and
-// scores batch N+1 while another publishes and commits batch N. Batch N+1's
-// states are saved only once N is published (Scorer.ScoreGated), and
-// batches are published and committed in order.
+// Three stages overlap: this goroutine fetches, decodes and scores batch
+// N+1 while another publishes batch N and a third commits what is
+// published, coalescing the batches published meanwhile into one commit.
+// Batch N+1's states are saved only once N is published
+// (Scorer.ScoreGated), and batches are published and committed in order.
 func (p *Pipeline) Run(ctx context.Context) error {
 	// Work in hand outlives ctx by ShutdownGrace: a SIGTERM stops fetching,
 	// not the batch being published.
@@ -117,21 +118,28 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	})
 	defer stop()
 
-	// Batches cycle: free → scored here → published and committed by
-	// finish → free again. InFlight of them exist.
-	free := make(chan *batch, p.opt.InFlight)
-	for range p.opt.InFlight {
+	// Batches cycle: free → scored here → published by publishAll →
+	// committed by commitAll → free again. InFlight of them may be scored
+	// or publishing, one more committing.
+	pool := p.opt.InFlight + 1
+	free := make(chan *batch, pool)
+	for range pool {
 		free <- &batch{}
 	}
-	scored := make(chan *batch, p.opt.InFlight)
-	finished := make(chan error, 1)
-	go func() { finished <- p.finishAll(work, scored, free) }()
-	// end stops the finishing stage and waits for it: the batches handed
-	// over are published and committed, or abandoned at a hard stop.
+	scored := make(chan *batch, pool)
+	published := make(chan *batch, pool)
+	finished := make(chan error, 2)
+	go func() { finished <- p.publishAll(work, scored, published) }()
+	go func() { finished <- p.commitAll(work, published, free) }()
+	// end stops the publishing and committing stages and waits for them:
+	// the batches handed over are published and committed, or abandoned
+	// at a hard stop.
 	end := func() {
 		close(scored)
-		if err := <-finished; err != nil {
-			p.log.Warn("batches abandoned at shutdown; they will be redelivered", zap.Error(err))
+		for range 2 {
+			if err := <-finished; err != nil {
+				p.log.Warn("batches abandoned at shutdown; they will be redelivered", zap.Error(err))
+			}
 		}
 	}
 
@@ -246,7 +254,7 @@ func (p *Pipeline) score(ctx context.Context, b *batch, prev *batch) error {
 	// The gate: the previous batch's transitions must be out before this
 	// batch saves over the states that recorded them.
 	var gate func(context.Context) error
-	if prev != nil && prev != b { // with InFlight 1, b is prev: published already
+	if prev != nil && prev != b { // b is prev only once prev came back committed: published already
 		gate = func(ctx context.Context) error {
 			select {
 			case <-prev.published:
@@ -270,11 +278,12 @@ func (p *Pipeline) score(ctx context.Context, b *batch, prev *batch) error {
 	return nil
 }
 
-// finishAll publishes and commits the scored batches in order, handing
-// each back to free. Publishing fails only at a hard stop (ShutdownGrace
-// over); from then on it hands batches back unpublished, with the reason,
-// and returns it once scored is closed.
-func (p *Pipeline) finishAll(ctx context.Context, scored <-chan *batch, free chan<- *batch) error {
+// publishAll publishes the scored batches in order and hands each on to
+// out, which it closes at the end. Publishing fails only at a hard stop
+// (ShutdownGrace over); from then on it hands batches on unpublished, with
+// the reason, and returns it once scored is closed.
+func (p *Pipeline) publishAll(ctx context.Context, scored <-chan *batch, out chan<- *batch) error {
+	defer close(out)
 	var failed error
 	for b := range scored {
 		if failed == nil {
@@ -284,12 +293,50 @@ func (p *Pipeline) finishAll(ctx context.Context, scored <-chan *batch, free cha
 		close(b.published)
 		if failed == nil {
 			p.opt.Failpoints.hit(FailAfterPublish)
-			failed = p.commit(ctx, b.msgs)
-			if failed == nil {
-				p.count(b)
+		}
+		out <- b
+	}
+	return failed
+}
+
+// commitAll commits the published batches in order and hands each back to
+// free. Batches published while a commit is under way are committed
+// together by the next one: a commit costs a round trip to the group
+// coordinator, and waiting for it must not hold up publishing.
+func (p *Pipeline) commitAll(ctx context.Context, published <-chan *batch, free chan<- *batch) error {
+	var failed error
+	var group []*batch
+	for b := range published {
+		group = append(group[:0], b)
+	coalesce:
+		for {
+			select {
+			case more, ok := <-published:
+				if !ok {
+					break coalesce
+				}
+				group = append(group, more)
+			default:
+				break coalesce
 			}
 		}
-		free <- b
+		n := 0 // the published prefix of the group
+		for n < len(group) && group[n].pubErr == nil {
+			n++
+		}
+		if failed == nil && n > 0 {
+			if failed = p.commit(ctx, group[:n]); failed == nil {
+				for _, g := range group[:n] {
+					p.count(g)
+				}
+			}
+		}
+		if failed == nil && n < len(group) {
+			failed = group[n].pubErr
+		}
+		for _, g := range group {
+			free <- g
+		}
 	}
 	return failed
 }
@@ -324,17 +371,20 @@ func (p *Pipeline) count(b *batch) {
 	p.m.batchEvents.Observe(float64(len(b.msgs)))
 }
 
-// commit commits the highest offset of each partition in the batch. A commit
-// that keeps failing is given up on: those records come back after a restart
-// or rebalance and are recognised as redelivered, so giving up loses nothing.
-func (p *Pipeline) commit(ctx context.Context, msgs []kafka.Message) error {
-	last := map[int]int{}
-	for i := range msgs {
-		last[msgs[i].Partition] = i
+// commit commits, for each partition in the batches, its last record in
+// them — what committing each batch in turn would leave. A commit that keeps
+// failing is given up on: those records come back after a restart or
+// rebalance and are recognised as redelivered, so giving up loses nothing.
+func (p *Pipeline) commit(ctx context.Context, bs []*batch) error {
+	last := map[int]kafka.Message{}
+	for _, b := range bs {
+		for i := range b.msgs {
+			last[b.msgs[i].Partition] = b.msgs[i]
+		}
 	}
 	toCommit := make([]kafka.Message, 0, len(last))
-	for _, i := range last {
-		toCommit = append(toCommit, msgs[i])
+	for _, m := range last {
+		toCommit = append(toCommit, m)
 	}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {

@@ -135,7 +135,10 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opt Options) e
 		PartitionWatchInterval: 5 * time.Second,
 		ErrorLogger:            kafka.LoggerFunc(log.Named("kafka").Sugar().Warnf),
 	})
-	pub := sink.NewPublisher(k.Brokers, 2*time.Millisecond)
+	// A batch's records go out in one WriteMessages call, so lingering for
+	// more buys nothing: it only delays every batch (and the next batch's
+	// save, which waits for this publish).
+	pub := sink.NewPublisher(k.Brokers, 250*time.Microsecond)
 
 	dec := events.NewDecoder(events.Limits{
 		MaxRecordBytes: cfg.Input.MaxRecordBytes,
