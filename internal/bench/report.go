@@ -106,6 +106,7 @@ type CatchUpFigures struct {
 	Draining  time.Duration // first commit to caught up
 	DrainRate float64       // events committed per second while draining
 	LiveSent  int
+	Drain     DrainFigures // the draining window, with CPU per 1,000 events
 }
 
 func (c CatchUpFigures) String() string {
@@ -152,7 +153,8 @@ func (r *Report) Markdown(w io.Writer) {
 	}
 	if cu := r.CatchUp; cu.Time > 0 {
 		row(fmt.Sprintf("catch-up after a %s outage at %s events/s (%s events behind, traffic going on)", cu.Outage, num(int64(cu.Rate)), num(int64(cu.Backlog))),
-			fmt.Sprintf("**%.1f s** (drained at %s events/s)", cu.Time.Seconds(), num(int64(cu.DrainRate))), "")
+			fmt.Sprintf("**%.1f s** (drained at %s events/s; CPU per 1,000: leadscore %s, Redis %s)", cu.Time.Seconds(), num(int64(cu.DrainRate)),
+				ms(cu.Drain.LeadscoreCPU1k), ms(cu.Drain.RedisCPU1k)), "")
 	}
 	if n := r.Naive; n.Committed > 0 {
 		row(fmt.Sprintf("naive baseline: one event per batch, commit per message (%s events)", num(n.Events)),

@@ -631,6 +631,7 @@ func (r *runner) catchup(ctx context.Context, t topics, p **proc, leads *Workloa
 		Draining:  d.last.at.Sub(d.first.at),
 		LiveSent:  liveSent,
 		DrainRate: float64(d.last.committed-d.first.committed) / d.last.at.Sub(d.first.at).Seconds(),
+		Drain:     newDrainFigures(d),
 	}
 	r.logf("  %s", r.rep.CatchUp)
 	return nil
