@@ -49,7 +49,7 @@ chaos-short:
 # End-to-end benchmark (issue #6, docs/BENCHMARKS.md): cmd/bench against its OWN Kafka and Redis on
 # BENCH_KAFKA_PORT/BENCH_REDIS_PORT, leadscore as a subprocess, the generator in-process. `bench`: the
 # figures in docs/BENCHMARKS.md (3M-event backlog over 1M leads, latency at 1k/10k/50k events/s, a 10-minute
-# outage at 10k/s, naive baseline; ~10 min); `bench-quick`: the same phases, small (~2 min).
+# outage at 10k/s, naive baseline; ~6 min); `bench-quick`: the same phases, small (~2 min).
 # More flags: make bench BENCH_FLAGS='--profile cpu.pprof --json bench.json'.
 BENCH_KAFKA_PORT ?= 19292
 BENCH_REDIS_PORT ?= 16579
