@@ -62,6 +62,7 @@ func (m *Model) Apply(leadID string, st *LeadState, found bool, in []Input, outc
 			for _, t := range st.History {
 				if t.CauseEventID == x.Event.ID {
 					t.Replayed = true
+					t.EnsureID()
 					out = append(out, t)
 				}
 			}

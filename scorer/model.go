@@ -45,6 +45,14 @@ type Transition struct {
 	Replayed bool
 }
 
+// EnsureID derives t.ID if it is not set: a transition decoded from a
+// stored history has none (see LeadState.UnmarshalBinary).
+func (t *Transition) EnsureID() {
+	if t.ID == "" {
+		t.ID = TransitionID(t.LeadID, t.CauseEventID, t.Kind, t.From, t.To)
+	}
+}
+
 // TransitionID derives a transition's id from what caused it, so the same
 // input history yields the same id in any process, run or replay.
 func TransitionID(leadID, causeEventID string, kind Kind, from, to string) string {

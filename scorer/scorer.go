@@ -336,6 +336,7 @@ func (s *Scorer) Tick(ctx context.Context, due []Due, now time.Time) (TickResult
 				for _, t := range st.State.History {
 					if t.CauseEventType == DecayEventType && !t.OccurredAt.Before(d.At) {
 						t.Replayed = true
+						t.EnsureID()
 						found = append(found, t)
 					}
 				}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"sync/atomic"
 	"time"
 )
 
@@ -212,14 +213,14 @@ func (s *LeadState) UnmarshalBinary(leadID string, scoring, explain []byte) erro
 	if n := r.count(9); n > 0 {
 		s.Top = make([]Contribution, n)
 		for i := range s.Top {
-			s.Top[i] = Contribution{Rule: r.string(), Points: r.float()}
+			s.Top[i] = Contribution{Rule: r.name(), Points: r.float()}
 		}
 	}
 	if n := r.count(20); n > 0 {
 		s.Changes = make([]Change, n)
 		for i := range s.Changes {
 			c := &s.Changes[i]
-			c.EventID, c.Type, c.Rules = r.string(), r.string(), r.strings()
+			c.EventID, c.Type, c.Rules = r.string(), r.name(), r.names()
 			c.Delta, c.Score, c.At = r.float(), r.float(), fromMilli(r.varint())
 		}
 	}
@@ -232,8 +233,8 @@ func (s *LeadState) decodeV2(r *reader) {
 	s.Ref = fromMilli(r.varint())
 	s.Fit = r.float()
 	s.Clock = fromMilli(r.varint())
-	s.Band = r.string()
-	s.Stage = r.string()
+	s.Band = r.name()
+	s.Stage = r.name()
 	s.Events = r.uvarint()
 	s.FirstSeen = fromMilli(r.varint())
 	s.LastEventAt = fromMilli(r.varint())
@@ -241,7 +242,7 @@ func (s *LeadState) decodeV2(r *reader) {
 	if n := r.count(2); n > 0 {
 		s.Attrs = make([]Attr, n)
 		for i := range s.Attrs {
-			s.Attrs[i] = Attr{Key: r.string(), Value: r.string()}
+			s.Attrs[i] = Attr{Key: r.name(), Value: r.string()}
 		}
 	}
 	if n := r.count(4); n > 0 {
@@ -259,7 +260,7 @@ func (s *LeadState) decodeV2(r *reader) {
 	if n := r.count(2); n > 0 {
 		s.Seen = make([]Seen, n)
 		for i := range s.Seen {
-			s.Seen[i] = Seen{Type: r.string(), At: fromMilli(r.varint())}
+			s.Seen[i] = Seen{Type: r.name(), At: fromMilli(r.varint())}
 		}
 	}
 }
@@ -268,8 +269,8 @@ func (s *LeadState) decodeV2(r *reader) {
 // the engagement score at the lead's last event.
 func (s *LeadState) decodeV1(leadID string, r *reader) {
 	s.Eng = r.float()
-	s.Band = r.string()
-	s.Stage = r.string()
+	s.Band = r.name()
+	s.Stage = r.name()
 	s.Events = r.uvarint()
 	s.FirstSeen = fromMilli(r.varint())
 	s.LastEventAt = fromMilli(r.varint())
@@ -302,18 +303,20 @@ func (r *reader) transitions(leadID string, withRules bool) []Transition {
 	for i := range ts {
 		t := &ts[i]
 		t.LeadID = leadID
-		t.Kind = Kind(r.string())
-		t.From = r.string()
-		t.To = r.string()
+		t.Kind = Kind(r.name())
+		t.From = r.name()
+		t.To = r.name()
 		t.Score = r.float()
 		t.OccurredAt = time.Unix(0, r.varint()).UTC()
 		t.CauseEventID = r.string()
-		t.CauseEventType = r.string()
-		t.RulesVersion = r.string()
+		t.CauseEventType = r.name()
+		t.RulesVersion = r.name()
 		if withRules {
-			t.CauseRules = r.strings()
+			t.CauseRules = r.names()
 		}
-		t.ID = TransitionID(leadID, t.CauseEventID, t.Kind, t.From, t.To)
+		// ID is not stored, and not derived here either: it is a SHA-256,
+		// the largest single cost of decoding a busy lead, and only the
+		// few transitions that leave the scorer again need it (EnsureID).
 	}
 	return ts
 }
@@ -394,16 +397,71 @@ func (r *reader) uint32() uint32 {
 	return v
 }
 
-func (r *reader) strings() []string {
+// names reads a list of names (see name).
+func (r *reader) names() []string {
 	n := r.count(1)
 	if n == 0 {
 		return nil
 	}
 	out := make([]string, n)
 	for i := range out {
-		out[i] = r.string()
+		out[i] = r.name()
 	}
 	return out
+}
+
+// name reads a string that decoded states repeat over and over — a rule,
+// band, stage, event type or rules version — and returns the one shared
+// copy of it, allocating only the first time a name is seen.
+func (r *reader) name() string {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.fail("string")
+		return ""
+	}
+	b := r.b[:n]
+	r.b = r.b[n:]
+	return intern(b)
+}
+
+// internedNames is an immutable map, replaced whole on insert: lookups
+// from concurrent decoders take no lock. Inserts stop at maxNames, so
+// free-form input (event types) cannot grow it without bound.
+var internedNames atomic.Pointer[map[string]string]
+
+const (
+	maxNames    = 4096
+	maxNameSize = 64
+)
+
+func intern(b []byte) string {
+	m := internedNames.Load()
+	if m != nil {
+		if s, ok := (*m)[string(b)]; ok {
+			return s
+		}
+	}
+	s := string(b)
+	if len(b) > maxNameSize || (m != nil && len(*m) >= maxNames) {
+		return s
+	}
+	next := make(map[string]string, 1+mapLen(m))
+	if m != nil {
+		for k, v := range *m {
+			next[k] = v
+		}
+	}
+	next[s] = s
+	// A lost race only drops this insert; the name is interned next time.
+	internedNames.CompareAndSwap(m, &next)
+	return s
+}
+
+func mapLen(m *map[string]string) int {
+	if m == nil {
+		return 0
+	}
+	return len(*m)
 }
 
 // done reports a decoding error, or trailing bytes.

@@ -23,7 +23,7 @@ func sampleState() LeadState {
 		Top:        []Contribution{{"pricing-page", 4}, {"email-open", 2.5}},
 		Changes:    []Change{{EventID: "e1", Type: "page_view", Rules: []string{"page-view", "pricing-page"}, Delta: 5, Score: 8, At: t0}},
 		History: []Transition{{
-			ID: TransitionID("L", "e1", KindBand, "cold", "warm"), LeadID: "L", Kind: KindBand,
+			LeadID: "L", Kind: KindBand, // no ID: it is not stored (EnsureID)
 			From: "cold", To: "warm", Score: 6, OccurredAt: t0.Add(123456789), CauseEventID: "e1",
 			CauseEventType: "page_view", CauseRules: []string{"pricing-page"}, RulesVersion: "v1",
 		}},
@@ -73,8 +73,13 @@ func TestStateDecodesVersion1(t *testing.T) {
 	}
 	if st.Eng != 9 || st.Band != "warm" || st.Stage != "mql" || st.Events != 3 || !st.Ref.Equal(t0.Add(time.Hour)) ||
 		len(st.Watermarks) != 1 || st.Watermarks[0].Offset != 77 || len(st.History) != 1 ||
-		st.History[0].ID != TransitionID("L", "e2", KindBand, "cold", "warm") {
+		st.History[0].ID != "" || st.History[0].CauseEventID != "e2" {
 		t.Errorf("v1 state decoded as %+v", st)
+	}
+	// The id is not stored; EnsureID derives it from the decoded fields.
+	st.History[0].EnsureID()
+	if want := TransitionID("L", "e2", KindBand, "cold", "warm"); st.History[0].ID != want {
+		t.Errorf("EnsureID = %q, want %q", st.History[0].ID, want)
 	}
 }
 

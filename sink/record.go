@@ -31,6 +31,7 @@ type TransitionRecord struct {
 
 // Record returns a transition's JSON form.
 func Record(t *scorer.Transition) TransitionRecord {
+	t.EnsureID() // one decoded from a stored history has none yet
 	return TransitionRecord{
 		TransitionID:   t.ID,
 		LeadID:         t.LeadID,

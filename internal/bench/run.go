@@ -132,6 +132,16 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	if err := r.clean(ctx); err != nil {
 		return nil, err
 	}
+	// Clean up after this run too: a broker deletes a topic's files a
+	// minute after the topic (file.delete.delay.ms), which would land in the
+	// middle of the next run's measurements.
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := r.clean(cctx); err != nil {
+			r.logf("cleaning up: %v", err)
+		}
+	}()
 	var err error
 	if r.work, err = os.MkdirTemp("", "leadscore-bench-"); err != nil {
 		return nil, err
@@ -160,8 +170,8 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	return r.rep, nil
 }
 
-// clean empties the benchmark's own Redis and deletes the topics of earlier
-// runs: a 1M-lead run leaves hundreds of MB in Redis and GBs in Kafka.
+// clean empties the benchmark's own Redis and deletes every benchmark
+// topic: a 1M-lead run leaves hundreds of MB in Redis and GBs in Kafka.
 func (r *runner) clean(ctx context.Context) error {
 	if err := r.rdb.FlushAll(ctx).Err(); err != nil {
 		return fmt.Errorf("redis flushall: %w", err)
@@ -177,7 +187,7 @@ func (r *runner) clean(ctx context.Context) error {
 		}
 	}
 	if len(old) > 0 {
-		r.logf("deleting %d topics of earlier runs", len(old))
+		r.logf("deleting %d benchmark topics", len(old))
 		if _, err := r.admin.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: old}); err != nil {
 			return fmt.Errorf("delete old topics: %w", err)
 		}

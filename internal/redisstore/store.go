@@ -32,6 +32,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 
@@ -142,8 +143,11 @@ func decode(st *scorer.Stored, id, v string) error {
 	if len(v) < 8 {
 		return fmt.Errorf("value of %d bytes: %w", len(v), scorer.ErrCorruptState)
 	}
-	ver := binary.BigEndian.Uint64([]byte(v[:8]))
-	rest := []byte(v[8:])
+	// Read in place: decoding copies out everything it keeps, so the
+	// reply's bytes are only read, never retained or written.
+	b := unsafe.Slice(unsafe.StringData(v), len(v))
+	ver := binary.BigEndian.Uint64(b[:8])
+	rest := b[8:]
 	n, k := binary.Uvarint(rest)
 	if k <= 0 || n > uint64(len(rest)-k) || ver == 0 || ver > math.MaxInt64 {
 		return fmt.Errorf("value header: %w", scorer.ErrCorruptState)

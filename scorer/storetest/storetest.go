@@ -79,7 +79,7 @@ func State(leadID string, seed int) scorer.LeadState {
 		Score: 5.25 + float64(seed), OccurredAt: t0.Add(time.Duration(seed)*time.Second + 123456789),
 		CauseEventID: fmt.Sprintf("evt-%d", seed), CauseEventType: "page_view", RulesVersion: "v1",
 	}
-	th.ID = scorer.TransitionID(leadID, th.CauseEventID, th.Kind, th.From, th.To)
+	// No ID: it is not stored, and a decoded history leaves it to EnsureID.
 	th.CauseRules = []string{"pricing-page", "page-view"}
 	return scorer.LeadState{
 		Eng: 16.5 + float64(seed), Ref: t0, Fit: 2, Clock: t0.Add(time.Minute),
