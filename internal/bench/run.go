@@ -132,9 +132,8 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	if err := r.clean(ctx); err != nil {
 		return nil, err
 	}
-	// Clean up after this run too: a broker deletes a topic's files a
-	// minute after the topic (file.delete.delay.ms), which would land in the
-	// middle of the next run's measurements.
+	// Clean up after this run too: GBs of topics otherwise wait for the
+	// next run to delete them.
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
@@ -206,7 +205,10 @@ func (r *runner) topics(ctx context.Context, name string) (topics, error) {
 	t := topics{input: base + "-events", output: base + "-transitions", dlq: base + "-dlq", group: base, prefix: name[:1] + ":"}
 	var specs []kafkaadmin.TopicSpec
 	for _, n := range []string{t.input, t.output, t.dlq} {
-		specs = append(specs, kafkaadmin.TopicSpec{Name: n, Partitions: r.cfg.Partitions, ReplicationFactor: 1})
+		// Files deleted at once when the topic is: by default the broker
+		// deletes them a minute later, in the middle of the next run.
+		specs = append(specs, kafkaadmin.TopicSpec{Name: n, Partitions: r.cfg.Partitions, ReplicationFactor: 1,
+			Configs: map[string]string{"file.delete.delay.ms": "0"}})
 	}
 	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()

@@ -24,6 +24,7 @@ type TopicSpec struct {
 	Name              string
 	Partitions        int
 	ReplicationFactor int
+	Configs           map[string]string // topic configs to create it with (none: the broker's defaults)
 }
 
 // ErrMissingTopic is returned by EnsureTopics when a topic is missing and
@@ -58,7 +59,11 @@ func EnsureTopics(ctx context.Context, brokers []string, create bool, specs ...T
 		if !create {
 			return fmt.Errorf("%w: %s (create it, or set kafka.create_topics / LEADSCORE_KAFKA_CREATE_TOPICS=true)", ErrMissingTopic, s.Name)
 		}
-		missing = append(missing, kafka.TopicConfig{Topic: s.Name, NumPartitions: s.Partitions, ReplicationFactor: s.ReplicationFactor})
+		tc := kafka.TopicConfig{Topic: s.Name, NumPartitions: s.Partitions, ReplicationFactor: s.ReplicationFactor}
+		for k, v := range s.Configs {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: v})
+		}
+		missing = append(missing, tc)
 	}
 	if len(missing) == 0 {
 		return nil

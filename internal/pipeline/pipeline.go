@@ -40,7 +40,7 @@ type Publisher interface {
 type Options struct {
 	OutputTopic     string
 	DeadLetterTopic string
-	MaxBatch        int           // records per batch at most [5000]
+	MaxBatch        int           // records per batch at most [10000]
 	MaxWait         time.Duration // how long a started batch waits to fill [2ms]
 	InFlight        int           // batches scored ahead of publishing, plus one committing [4]
 	MaxDeadLetter   int           // a dead letter (key, headers, value) is cut to fit this many bytes [900 KiB]
@@ -67,7 +67,7 @@ type Pipeline struct {
 // New returns a Pipeline. Metrics are registered with reg.
 func New(opt Options, in Fetcher, out Publisher, dec *events.Decoder, sc *scorer.Scorer, reg prometheus.Registerer, log *zap.Logger) *Pipeline {
 	if opt.MaxBatch <= 0 {
-		opt.MaxBatch = 5000
+		opt.MaxBatch = 10000
 	}
 	if opt.MaxWait <= 0 {
 		opt.MaxWait = 2 * time.Millisecond
