@@ -89,11 +89,6 @@ type State struct {
 	// DecayInterval is how often the decay scheduler looks for leads whose
 	// band time alone has changed.
 	DecayInterval time.Duration `yaml:"decay_interval" env:"LEADSCORE_STATE_DECAY_INTERVAL"`
-	// CacheLeads is how many lead states the service keeps in memory after
-	// saving them, to skip loading them again (0: no cache). Redis stays the
-	// truth: a cached state someone else has changed fails its
-	// compare-and-set and is reloaded.
-	CacheLeads int `yaml:"cache_leads" env:"LEADSCORE_STATE_CACHE_LEADS"`
 }
 
 // Log configures zap.

@@ -130,9 +130,6 @@ func (c *Config) Validate() error {
 	if c.Batch.InFlight < 1 || c.Batch.InFlight > 8 {
 		add("batch.in_flight", fmt.Sprintf("%d is out of range", c.Batch.InFlight), "use 1 to 8")
 	}
-	if c.State.CacheLeads < 0 || c.State.CacheLeads > 10_000_000 {
-		add("state.cache_leads", fmt.Sprintf("%d is out of range", c.State.CacheLeads), "use 0 (no cache) to 10000000")
-	}
 	if c.State.DecayInterval < 10*time.Millisecond || c.State.DecayInterval > time.Hour {
 		add("state.decay_interval", fmt.Sprintf("%s is out of range", c.State.DecayInterval), "use 10ms to 1h")
 	}

@@ -67,7 +67,6 @@ const maxAttempts = 8
 type Scorer struct {
 	store Store
 	model atomic.Pointer[Model]
-	cache *stateCache // nil: none
 }
 
 // New returns a Scorer.
@@ -75,49 +74,6 @@ func New(m *Model, s Store) *Scorer {
 	sc := &Scorer{store: s}
 	sc.model.Store(m)
 	return sc
-}
-
-// CacheStates makes the Scorer keep up to max saved lead states in memory
-// and score a cached lead's next batch from there instead of loading it:
-// one round trip and one decoding fewer per lead. The store stays the
-// truth: a cached state that someone else changed in the store since (another
-// instance after a rebalance, a rescore) fails its compare-and-set and the
-// lead is reloaded, as for any conflict. Call it before the first Score.
-//
-// The one change it cannot see is the store losing a lead (Redis restarted
-// without persistence) and someone else writing it back up to exactly the
-// cached version: the cached state then wins. It is a state the lead really
-// had, only more complete than the store's.
-func (s *Scorer) CacheStates(max int) {
-	if max > 0 {
-		s.cache = newStateCache(max)
-	}
-}
-
-// CacheStats returns how many lead loads the cache served and how many went
-// to the store, and how many leads it holds.
-func (s *Scorer) CacheStats() (hits, misses int64, size int) {
-	if s.cache == nil {
-		return 0, 0, 0
-	}
-	return s.cache.hits.Load(), s.cache.misses.Load(), s.cache.len()
-}
-
-// load loads lead states, through the cache when there is one.
-func (s *Scorer) load(ctx context.Context, ids []string) ([]Stored, error) {
-	if s.cache == nil {
-		return s.store.Load(ctx, ids)
-	}
-	return s.cache.load(ctx, s.store, ids)
-}
-
-// save saves lead states and caches the ones saved.
-func (s *Scorer) save(ctx context.Context, ws []Write) ([]bool, error) {
-	ok, err := s.store.Save(ctx, ws)
-	if err == nil && s.cache != nil {
-		s.cache.saved(ws, ok)
-	}
-	return ok, err
 }
 
 // Model returns the model in use.
@@ -254,7 +210,7 @@ func (b *batchScore) round(ctx context.Context, chunk []int) ([]int, error) {
 	for i, g := range chunk {
 		ids[i] = b.leads[g]
 	}
-	stored, err := b.s.load(ctx, ids)
+	stored, err := b.s.store.Load(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("load lead states: %w", err)
 	}
@@ -278,7 +234,7 @@ func (b *batchScore) round(ctx context.Context, chunk []int) ([]int, error) {
 			return nil, err
 		}
 	}
-	ok, err := b.s.save(ctx, writes)
+	ok, err := b.s.store.Save(ctx, writes)
 	if err != nil {
 		return nil, fmt.Errorf("save lead states: %w", err)
 	}
@@ -317,7 +273,7 @@ func (s *Scorer) Tick(ctx context.Context, due []Due, now time.Time) (TickResult
 		for i, d := range pending {
 			ids[i] = d.LeadID
 		}
-		stored, err := s.load(ctx, ids)
+		stored, err := s.store.Load(ctx, ids)
 		if err != nil {
 			return TickResult{}, fmt.Errorf("load lead states: %w", err)
 		}
@@ -350,7 +306,7 @@ func (s *Scorer) Tick(ctx context.Context, due []Due, now time.Time) (TickResult
 			res.Transitions = append(res.Transitions, found...)
 			break
 		}
-		ok, err := s.save(ctx, writes)
+		ok, err := s.store.Save(ctx, writes)
 		if err != nil {
 			return TickResult{}, fmt.Errorf("save lead states: %w", err)
 		}
@@ -379,7 +335,7 @@ func (s *Scorer) SetModel(m *Model) { s.model.Store(m) }
 
 // Lead returns one lead's stored state, for the read API.
 func (s *Scorer) Lead(ctx context.Context, leadID string) (Stored, error) {
-	st, err := s.store.Load(ctx, []string{leadID}) // the truth; a read must not take the lead out of the cache
+	st, err := s.store.Load(ctx, []string{leadID})
 	if err != nil {
 		return Stored{}, fmt.Errorf("load lead state: %w", err)
 	}

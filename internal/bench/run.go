@@ -651,7 +651,7 @@ func (r *runner) catchup(ctx context.Context, t topics, p **proc, leads *Workloa
 
 // naive runs the baseline: the same binary scoring one event per batch, so
 // every event costs its own Redis load and save round trips, its own
-// publish and a synchronous commit, with no cache and no overlap.
+// publish and a synchronous commit, with no overlap.
 func (r *runner) naive(ctx context.Context) error {
 	c := r.cfg
 	t, err := r.topics(ctx, "naive")
@@ -664,7 +664,7 @@ func (r *runner) naive(ctx context.Context) error {
 		return err
 	}
 	p, err := startLeadscore(r.bin, r.env(t,
-		"LEADSCORE_BATCH_MAX_EVENTS=1", "LEADSCORE_BATCH_IN_FLIGHT=1", "LEADSCORE_STATE_CACHE_LEADS=0"),
+		"LEADSCORE_BATCH_MAX_EVENTS=1", "LEADSCORE_BATCH_IN_FLIGHT=1"),
 		filepath.Join(r.work, "naive.log"))
 	if err != nil {
 		return err

@@ -317,7 +317,6 @@ func TestNextBatchSavesOnlyAfterThePreviousIsPublished(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := scorer.New(m, loggingStore{Store: scorer.NewMemStore(), ev: ev})
-	sc.CacheStates(100)
 	p := New(Options{OutputTopic: "out", DeadLetterTopic: "dlq", MaxWait: time.Millisecond, InFlight: 2},
 		in, out, events.NewDecoder(events.DefaultLimits(), time.Now), sc, prometheus.NewRegistry(), zaptest.NewLogger(t))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -361,8 +360,8 @@ func TestNextBatchSavesOnlyAfterThePreviousIsPublished(t *testing.T) {
 			t.Fatalf("log = %v, want %v", got, want)
 		}
 	}
-	// The second batch scored from the cached state: a save from v1, with
-	// no conflict and both events counted.
+	// The second batch scored from the first one's save: from v1, with no
+	// conflict and both events counted.
 	st, _ := sc.Lead(context.Background(), "L")
 	if st.State.Events != 2 || st.Version != 2 {
 		t.Errorf("lead: %d events at version %d, want 2 at 2", st.State.Events, st.Version)

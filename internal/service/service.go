@@ -93,7 +93,6 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opt Options) e
 		return fmt.Errorf("redis at %s: %w", cfg.Redis.Addr, err)
 	}
 	sc := scorer.New(model, store)
-	sc.CacheStates(cfg.State.CacheLeads)
 
 	// The reloader always publishes the rules version (leadscore_rules_info);
 	// it runs only when there is something to reload from.
