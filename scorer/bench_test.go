@@ -141,53 +141,41 @@ func BenchmarkApply(b *testing.B) {
 	b.Run("existing_lead", func(b *testing.B) {
 		l := newBenchLead(b)
 		l.warm(b)
-		in, outcomes := make([]Input, 1), make([]Outcome, 1)
-		var out []Transition
-		transitions := 0
-		b.ReportAllocs()
-		for b.Loop() {
-			l.fill(in)
-			out = l.m.Apply(l.id, &l.st, true, in, outcomes, out[:0])
-			transitions += len(out)
-		}
+		_, outcomes := l.applyLoop(b, 1, true)
 		if outcomes[0] != OutcomeScored {
 			b.Fatalf("last event: %s, want scored", outcomes[0])
 		}
-		reportEvents(b, 1, transitions)
 	})
 	b.Run("new_lead", func(b *testing.B) {
-		l := newBenchLead(b)
-		in, outcomes := make([]Input, 1), make([]Outcome, 1)
-		var out []Transition
-		transitions := 0
-		b.ReportAllocs()
-		for b.Loop() {
-			l.fill(in)
-			out = l.m.Apply(l.id, &l.st, false, in, outcomes, out[:0])
-			transitions += len(out)
-		}
-		reportEvents(b, 1, transitions)
+		newBenchLead(b).applyLoop(b, 1, false)
 	})
 	b.Run("batch_16", func(b *testing.B) {
 		l := newBenchLead(b)
 		l.warm(b)
-		in := make([]Input, 16)
-		outcomes := make([]Outcome, len(in))
-		var out []Transition
-		transitions := 0
-		b.ReportAllocs()
-		for b.Loop() {
-			l.fill(in)
-			out = l.m.Apply(l.id, &l.st, true, in, outcomes, out[:0])
-			transitions += len(out)
-		}
+		in, outcomes := l.applyLoop(b, 16, true)
 		for i, o := range outcomes {
 			if o != OutcomeScored {
 				b.Fatalf("event %s of the last batch: %s, want scored", in[i].Event.ID, o)
 			}
 		}
-		reportEvents(b, len(in), transitions)
 	})
+}
+
+// applyLoop is BenchmarkApply's loop: Apply of n fresh events of the lead
+// per operation (found: the lead has a stored state), reporting events/s and
+// transitions. It returns the last operation's inputs and outcomes.
+func (l *benchLead) applyLoop(b *testing.B, n int, found bool) ([]Input, []Outcome) {
+	in, outcomes := make([]Input, n), make([]Outcome, n)
+	var out []Transition
+	transitions := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		l.fill(in)
+		out = l.m.Apply(l.id, &l.st, found, in, outcomes, out[:0])
+		transitions += len(out)
+	}
+	reportEvents(b, n, transitions)
+	return in, outcomes
 }
 
 // longLivedState returns the state of a lead after a few hundred events of

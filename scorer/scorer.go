@@ -148,11 +148,7 @@ func (s *Scorer) ScoreGated(ctx context.Context, in []Input, gate func(context.C
 		} else {
 			var wg sync.WaitGroup
 			for c := range chunks {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					conflicted[c], errs[c] = b.round(ctx, chunks[c])
-				}()
+				wg.Go(func() { conflicted[c], errs[c] = b.round(ctx, chunks[c]) })
 			}
 			wg.Wait()
 		}

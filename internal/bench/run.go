@@ -236,12 +236,25 @@ func (r *runner) env(t topics, extra ...string) []string {
 // writer is the marketing platform's producer: keyed by lead (Murmur2, as
 // Java clients), acks=all, batches of up to 1 MiB. It has a transport of its
 // own: a shared one caches metadata from before the topic existed.
-func (r *runner) writer(topic string, linger time.Duration) *kafka.Writer {
-	return &kafka.Writer{
-		Addr: kafka.TCP(r.brokers), Topic: topic, Transport: &kafka.Transport{},
+type writer struct {
+	*kafka.Writer
+	tr *kafka.Transport
+}
+
+func (r *runner) writer(topic string, linger time.Duration) writer {
+	tr := &kafka.Transport{}
+	return writer{&kafka.Writer{
+		Addr: kafka.TCP(r.brokers), Topic: topic, Transport: tr,
 		Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
 		BatchTimeout: linger, BatchSize: 10_000, BatchBytes: 1 << 20,
-	}
+	}, tr}
+}
+
+// Close flushes the writer and closes its transport's connections.
+func (w writer) Close() error {
+	err := w.Writer.Close()
+	w.tr.CloseIdleConnections()
+	return err
 }
 
 // produceAll writes n events of w to topic as fast as the broker takes them.
@@ -471,13 +484,9 @@ func (r *runner) scored(ctx context.Context) error {
 			}
 		}()
 	}
-	d, err := r.waitLag(ctx, t, p, 0, 15*time.Minute, onFirst)
-	if err != nil {
+	if r.rep.Throughput, err = r.drained(ctx, t, p, c.Backlog, onFirst); err != nil {
 		return err
 	}
-	r.rep.Throughput = newDrainFigures(d)
-	r.rep.Throughput.Events = int64(c.Backlog)
-	r.logf("  %s", r.rep.Throughput)
 
 	if err := r.memory(ctx, t, leads, mem0); err != nil {
 		return err
@@ -670,14 +679,21 @@ func (r *runner) naive(ctx context.Context) error {
 		return err
 	}
 	defer p.stop(60 * time.Second)
-	d, err := r.waitLag(ctx, t, p, 0, 15*time.Minute, nil)
+	r.rep.Naive, err = r.drained(ctx, t, p, c.NaiveEvents, nil)
+	return err
+}
+
+// drained waits until p has committed t's backlog of events and returns
+// the figures of the drain.
+func (r *runner) drained(ctx context.Context, t topics, p *proc, events int, onFirst func()) (DrainFigures, error) {
+	d, err := r.waitLag(ctx, t, p, 0, 15*time.Minute, onFirst)
 	if err != nil {
-		return err
+		return DrainFigures{}, err
 	}
-	r.rep.Naive = newDrainFigures(d)
-	r.rep.Naive.Events = int64(c.NaiveEvents)
-	r.logf("  %s", r.rep.Naive)
-	return nil
+	f := newDrainFigures(d)
+	f.Events = int64(events)
+	r.logf("  %s", f)
+	return f, nil
 }
 
 func (r *runner) redisVersion(ctx context.Context) string {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/leadscore/leadscore/internal/redisstore"
 	"github.com/leadscore/leadscore/scorer"
 	"github.com/leadscore/leadscore/scorer/storetest"
 )
@@ -24,14 +25,14 @@ import (
 //	LEADSCORE_TEST_REDIS_ADDR=127.0.0.1:16779 go test -run '^$' -bench . -benchmem ./internal/redisstore
 //
 // Each benchmark writes under a key prefix of its own and deletes its keys
-// when it ends (testPrefix). Besides leads/s or script_calls/s, each reports
-// the CPU time Redis spent per lead or script call (redis_cpu_us/lead,
-// redis_cpu_us/script_call; from INFO CPU, so meaningful only on a Redis
-// nobody else is using): 1e6 divided by it is what one Redis core could do
-// if its clients kept it busy.
+// when it ends (testPrefix). Besides leads/s, each reports the CPU time Redis
+// spent per lead (redis_cpu_us/lead; from INFO CPU, so meaningful only on a
+// Redis nobody else is using): 1e6 divided by it is what one Redis core
+// could do if its clients kept it busy.
 
 // benchBatch is the number of leads of one Load or Save: a batch of the
-// pipeline (batch.max_events 5000) holds about that many distinct leads.
+// pipeline holds a few thousand distinct leads (batch.max_events 10000), which
+// the scorer loads and saves in up to 4 parallel chunks.
 const benchBatch = 1000
 
 // benchRedis returns a client of the real Redis in LEADSCORE_TEST_REDIS_ADDR.
@@ -115,8 +116,8 @@ func reportRate(b *testing.B, rdb *redis.Client, cpu0 time.Duration, perOp int, 
 	b.ReportMetric(float64((redisCPU(b, rdb)-cpu0).Microseconds())/n, "redis_cpu_us/"+item)
 }
 
-// BenchmarkSave measures Store.Save of a batch of 1000 leads: one pipelined
-// EVALSHA of the compare-and-set script per lead, every one a successful
+// BenchmarkSave measures Store.Save of a batch of 1000 leads: pipelined
+// EVALSHAs of the compare-and-set script, 64 leads each, every one a successful
 // write (the version follows) of a long-lived lead's state (benchLeads).
 // with_schedule also indexes each lead's next decay change (ZADD LT), as the
 // scorer's saves do for leads that decay will move.
@@ -156,8 +157,8 @@ func BenchmarkSave(b *testing.B) {
 	}
 }
 
-// BenchmarkLoad measures Store.Load of a batch of 1000 stored leads: one
-// pipelined HMGET per lead and the decoding of each state.
+// BenchmarkLoad measures Store.Load of a batch of 1000 stored leads:
+// pipelined MGETs of 64 keys and the decoding of each state.
 func BenchmarkLoad(b *testing.B) {
 	rdb := benchRedis(b)
 	s := newStore(b, rdb, testPrefix(b, rdb))
@@ -235,9 +236,10 @@ func (h *scriptRecorder) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 // BenchmarkEvalSHA is the ceiling Store.Save is measured against: the very
 // compare-and-set script the store loads, with go-redis directly and no
-// leadscore code in the loop — pipelined EVALSHA, 1000 per round trip, each a
-// successful write of the payload BenchmarkSave writes. script_calls/s is
-// the reference figure for what one Redis core does with pipelined scripts.
+// leadscore code in the loop — pipelined EVALSHAs of BatchKeys leads each,
+// 1000 leads per round trip, each a successful write of the payload
+// BenchmarkSave writes. leads/s is the reference figure for what one Redis
+// core does with the store's script.
 // one_pipeline is one client goroutine, as the scorer runs;
 // pipeline_per_cpu keeps GOMAXPROCS pipelines in flight (RunParallel, each
 // goroutine with leads of its own), so that Redis rarely waits for the client.
@@ -266,37 +268,55 @@ func BenchmarkEvalSHA(b *testing.B) {
 			}
 			// One batch of leads per pipeline, so that no write conflicts.
 			type batch struct {
-				keys            []string
-				versions        []int64
-				blobs, explains []string
-				cmds            []*redis.Cmd
+				keys     []string
+				states   []scorer.LeadState
+				versions []int64
+				cmds     []*redis.Cmd
+				buf      []byte // the values of one round
 			}
 			batches := make([]*batch, pipelines)
 			var states []scorer.LeadState
 			for p := range batches {
 				var ids []string
 				ids, states = benchLeads(benchBatch)
-				bt := &batch{versions: make([]int64, len(ids)), cmds: make([]*redis.Cmd, len(ids))}
-				for i, id := range ids {
+				bt := &batch{states: states, versions: make([]int64, len(ids))}
+				for _, id := range ids {
 					bt.keys = append(bt.keys, s.Key(fmt.Sprintf("p%d-%s", p, id)))
-					bt.blobs = append(bt.blobs, string(states[i].AppendBinary(nil)))
-					bt.explains = append(bt.explains, string(states[i].AppendExplain(nil)))
 				}
 				batches[p] = bt
 			}
+			// Values are built in the loop, as Save builds them: each
+			// write carries its new version.
 			run := func(bt *batch) error {
 				pipe := rdb.Pipeline()
-				for i := range bt.keys {
-					bt.cmds[i] = pipe.EvalSha(ctx, sha, bt.keys[i:i+1], bt.versions[i], bt.blobs[i], bt.explains[i])
+				bt.cmds = bt.cmds[:0]
+				buf := bt.buf[:0]
+				for j := 0; j < len(bt.keys); j += redisstore.BatchKeys {
+					hi := min(j+redisstore.BatchKeys, len(bt.keys))
+					args := make([]any, 0, 2*(hi-j))
+					for i := j; i < hi; i++ {
+						at := len(buf)
+						buf = redisstore.AppendValue(buf, bt.versions[i]+1, &bt.states[i])
+						args = append(args, redisstore.VersionArg(bt.versions[i]), buf[at:len(buf):len(buf)])
+					}
+					bt.cmds = append(bt.cmds, pipe.EvalSha(ctx, sha, bt.keys[j:hi], args...))
 				}
+				bt.buf = buf
 				if _, err := pipe.Exec(ctx); err != nil {
 					return err
 				}
-				for i, c := range bt.cmds {
-					if n, err := c.Int(); err != nil || n != 1 {
-						return fmt.Errorf("EVALSHA %s at version %d = %d, %v; want 1", bt.keys[i], bt.versions[i], n, err)
+				for c, cmd := range bt.cmds {
+					res, err := cmd.Int64Slice()
+					if err != nil {
+						return fmt.Errorf("EVALSHA of %d leads: %w", len(res), err)
 					}
-					bt.versions[i]++
+					for k, n := range res {
+						i := c*redisstore.BatchKeys + k
+						if n != 1 {
+							return fmt.Errorf("EVALSHA %s at version %d = %d; want 1", bt.keys[i], bt.versions[i], n)
+						}
+						bt.versions[i]++
+					}
 				}
 				return nil
 			}
@@ -320,7 +340,7 @@ func BenchmarkEvalSHA(b *testing.B) {
 					}
 				})
 			}
-			reportRate(b, rdb, cpu0, benchBatch, "script_call")
+			reportRate(b, rdb, cpu0, benchBatch, "lead")
 			reportPayload(b, states)
 		})
 	}
