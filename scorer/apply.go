@@ -54,13 +54,16 @@ func (m *Model) Apply(leadID string, st *LeadState, found bool, in []Input, outc
 	if !found {
 		*st = LeadState{Band: m.bands[0].name, Stage: m.stages[0].name}
 	}
-	st.fresh = 0
+	st.Saves++
 	for i := range in {
 		x := &in[i]
 		if m.redelivered(st, x) {
 			outcomes[i] = OutcomeRedelivered
-			for _, t := range st.History {
-				if t.CauseEventID == x.Event.ID {
+			for j := range st.History {
+				if h := &st.History[j]; h.CauseEventID == x.Event.ID {
+					// Re-published by this save: kept as long as one of it.
+					h.Save = st.Saves
+					t := *h
 					t.Replayed = true
 					t.EnsureID()
 					out = append(out, t)
@@ -415,16 +418,28 @@ func (m *Model) emit(leadID string, st *LeadState, c cause, kind Kind, from, to 
 		CauseEventType: c.typ,
 		CauseRules:     c.rules,
 		RulesVersion:   m.version,
+		Save:           st.Saves,
 	}
-	// Trim only transitions older than this call's: a crash after this
-	// save and before publishing must find all of them on redelivery, however
-	// many one batch made.
-	st.History = append(st.History, t)
-	st.fresh++
-	if drop := min(len(st.History)-m.history, len(st.History)-st.fresh); drop > 0 {
-		st.History = append(st.History[:0], st.History[drop:]...)
-	}
+	// Trim only transitions of saves old enough to be published: a crash
+	// before publishing must find every transition of the unpublished
+	// saves on redelivery, however many they made.
+	st.History = m.TrimHistory(append(st.History, t), st.Saves)
 	return append(out, t)
+}
+
+// TrimHistory drops the oldest transitions of h beyond state.history, but
+// none made (or re-published) by the saves that may still be publishing
+// theirs, up to save number saves; it returns what is left, in h's
+// backing array.
+func (m *Model) TrimHistory(h []Transition, saves uint64) []Transition {
+	drop := 0
+	for drop < len(h)-m.history && h[drop].Save+m.keepFor <= saves {
+		drop++
+	}
+	if drop == 0 {
+		return h
+	}
+	return append(h[:0], h[drop:]...)
 }
 
 // NextChange returns when decay alone will next move the lead's band — down
@@ -463,7 +478,7 @@ func (m *Model) NextChange(st *LeadState) time.Time {
 // each at the instant it happened, so that ids are the same whichever
 // process ticks the lead. It returns the transitions appended to out.
 func (m *Model) Tick(leadID string, st *LeadState, now time.Time, out []Transition) []Transition {
-	st.fresh = 0
+	st.Saves++
 	for range len(m.bands) * 2 { // at most one crossing per band each way
 		t := m.NextChange(st)
 		if t.IsZero() || t.After(now) {

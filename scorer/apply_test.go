@@ -2,6 +2,7 @@ package scorer
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ func defaultModel(t testing.TB) *Model {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.SetInFlight(c.Batch.InFlight) // as service.BuildModel does
 	return m
 }
 
@@ -283,9 +285,11 @@ func TestRedeliveryRepublishesEveryTransitionOfTheBatch(t *testing.T) {
 	}
 }
 
-// TestHistoryTrimsOnlyOlderTransitions: the history bound applies to what
-// earlier saves made; each save keeps all of its own transitions.
-func TestHistoryTrimsOnlyOlderTransitions(t *testing.T) {
+// TestHistoryKeepsTransitionsOfUnpublishedSaves: the history bound applies
+// only to transitions of saves old enough to be published (the last
+// in_flight + 2; UnpublishedSaves by default); until then a redelivered
+// event finds its transitions, however many a save made.
+func TestHistoryKeepsTransitionsOfUnpublishedSaves(t *testing.T) {
 	r, err := config.ParseRules([]byte(`
 rules:
   - {name: up, type: up, points: 10}
@@ -299,27 +303,60 @@ stages:
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewModel(r, 32, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch := func(prefix string, n int, offset int64) []Input {
-		var in []Input
-		for i := 0; i < n; i++ {
-			typ := []string{"up", "down"}[i%2] // every event is a transition
-			in = append(in, Input{Event: ev(fmt.Sprint(prefix, i), typ), Offset: offset + int64(i)})
+	for _, inFlight := range []int{0, 2} {
+		m, err := NewModel(r, 32, 2)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return in
+		keep := UnpublishedSaves
+		if inFlight > 0 {
+			m.SetInFlight(inFlight)
+			keep = inFlight + 2
+		}
+		t.Run(fmt.Sprint("keep ", keep), func(t *testing.T) { historyKeeps(t, m, keep) })
+	}
+}
+
+func historyKeeps(t *testing.T, m *Model, keep int) {
+	var in []Input
+	for i := range 6 {
+		typ := []string{"up", "down"}[i%2] // every event is a transition
+		in = append(in, Input{Event: ev(fmt.Sprint("a", i), typ), Offset: int64(i)})
 	}
 	var st LeadState
-	first := batch("a", 6, 0)
-	m.Apply("L", &st, false, first, make([]Outcome, 6), nil)
-	if len(st.History) != 6 {
-		t.Fatalf("after a batch of 6 transitions: history %d, want 6", len(st.History))
+	made := m.Apply("L", &st, false, in, make([]Outcome, 6), nil)
+	if len(made) != 6 || len(st.History) != 6 || st.Saves != 1 {
+		t.Fatalf("a save of 6 transitions: %d made, history %d, saves %d", len(made), len(st.History), st.Saves)
 	}
-	second := batch("b", 1, 100)
-	m.Apply("L", &st, true, second, make([]Outcome, 1), nil)
-	if len(st.History) != 2 || st.History[1].CauseEventID != "b0" {
-		t.Errorf("after a batch of 1: history %+v, want the bound (2), newest b0", st.History)
+	// Saves 2 … keep, one transition each: the first save's
+	// transitions may still be unpublished, so all stay.
+	off := int64(100)
+	for s := 2; s <= keep; s++ {
+		typ := []string{"up", "down"}[s%2]
+		m.Apply("L", &st, true, []Input{{Event: ev(fmt.Sprint("b", s), typ), Offset: off}}, make([]Outcome, 1), nil)
+		off++
+	}
+	if n := len(st.History); n != 6+keep-1 || st.History[0].CauseEventID != "a0" {
+		t.Fatalf("after %d saves: history %d from %s, want %d from a0", keep, n, st.History[0].CauseEventID, 6+keep-1)
+	}
+	// A crash now redelivers the first save's records: every transition comes back.
+	again := st
+	again.History = slices.Clone(st.History)
+	again.Watermarks = slices.Clone(st.Watermarks)
+	re := m.Apply("L", &again, true, in, make([]Outcome, 6), nil)
+	if len(re) != 6 {
+		t.Fatalf("redelivered: %d transitions re-published, want 6", len(re))
+	}
+	for i := range re {
+		if re[i].ID != made[i].ID || !re[i].Replayed {
+			t.Errorf("re-published #%d: %s (replayed %v), want %s", i, re[i].ID, re[i].Replayed, made[i].ID)
+		}
+	}
+	// One save later the first save is published for sure: the bound holds
+	// again for its transitions, while the later saves' all stay.
+	m.Apply("L", &st, true, []Input{{Event: ev("c", "down"), Offset: off}}, make([]Outcome, 1), nil)
+	if n := len(st.History); n != keep || st.History[0].CauseEventID != "b2" || st.History[n-1].CauseEventID != "c" {
+		t.Errorf("after %d saves: history %d from %s to %s, want %d from b2 to c", keep+1, n,
+			st.History[0].CauseEventID, st.History[n-1].CauseEventID, keep)
 	}
 }

@@ -43,6 +43,10 @@ type Transition struct {
 	// Replayed marks a transition re-published for a redelivered event: it
 	// was emitted before, so metrics do not count it again. Not stored.
 	Replayed bool
+	// Save is the lead's LeadState.Saves when the transition was recorded
+	// or last re-published: the history keeps it while it may still be
+	// unpublished (see Model.SetInFlight). Stored, not published.
+	Save uint64
 }
 
 // EnsureID derives t.ID if it is not set: a transition decoded from a
@@ -79,6 +83,7 @@ type Model struct {
 	types    map[string]bool // every event type a rule or stage names
 	window   int             // event ids remembered per lead
 	history  int             // transitions remembered per lead
+	keepFor  uint64          // saves a transition stays in the history past history (SetInFlight)
 	changes  int             // score changes remembered per lead (explanations)
 	top      int             // top contributing rules remembered per lead
 }
@@ -150,6 +155,7 @@ func NewModel(r config.Rules, dedupeWindow, history int) (*Model, error) {
 		types:    map[string]bool{},
 		window:   dedupeWindow,
 		history:  history,
+		keepFor:  UnpublishedSaves,
 		changes:  defaultChanges,
 		top:      defaultTop,
 	}

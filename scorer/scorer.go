@@ -92,17 +92,11 @@ type Result struct {
 // are applied in the order given. When Score fails, some leads may be saved
 // already; scoring the same batch again is safe: their events are recognised
 // as redelivered and their transitions come back from the lead's history.
+//
+// The caller publishes the transitions after Score returns. It may save
+// further batches before that, up to UnpublishedSaves saves of one lead in
+// all: the history keeps every transition of those, for redelivery.
 func (s *Scorer) Score(ctx context.Context, in []Input) (Result, error) {
-	return s.ScoreGated(ctx, in, nil)
-}
-
-// ScoreGated is Score with a gate: when gate is not nil, Score calls it once
-// after computing the new states and before saving any, and gives up if it
-// fails. A pipeline uses it to compute batch N+1 while batch N is being
-// published, yet save N+1 only once N's transitions are out: a lead's
-// unpublished transitions are then always those of its latest save, which
-// its history keeps.
-func (s *Scorer) ScoreGated(ctx context.Context, in []Input, gate func(context.Context) error) (Result, error) {
 	m := s.model.Load()
 	res := Result{Outcomes: make([]Outcome, len(in)), Model: m}
 
@@ -131,9 +125,6 @@ func (s *Scorer) ScoreGated(ctx context.Context, in []Input, gate func(context.C
 	}
 	perLead := make([][]Transition, len(leads))
 	b := &batchScore{s: s, m: m, leads: leads, groups: groups, where: where, perLead: perLead, outcomes: res.Outcomes}
-	if gate != nil {
-		b.gate = sync.OnceValue(func() error { return gate(ctx) })
-	}
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt == maxAttempts {
 			return Result{}, fmt.Errorf("score batch: %w (%d leads)", ErrTooManyConflicts, len(pending))
@@ -186,7 +177,7 @@ func split(xs []int, n int) [][]int {
 	return out
 }
 
-// batchScore is one ScoreGated call's shared, read-mostly state: chunks
+// batchScore is one Score call's shared, read-mostly state: chunks
 // write only their own leads' entries of perLead and outcomes.
 type batchScore struct {
 	s        *Scorer
@@ -196,7 +187,6 @@ type batchScore struct {
 	where    [][]int
 	perLead  [][]Transition
 	outcomes []Outcome
-	gate     func() error // nil: none; called once whoever comes first
 }
 
 // round loads, applies and saves the leads in chunk (indexes into
@@ -224,11 +214,6 @@ func (b *batchScore) round(ctx context.Context, chunk []int) ([]int, error) {
 		}
 		writes[i] = Write{LeadID: b.leads[g], Version: st.Version, State: &st.State,
 			NextChange: b.m.NextChange(&st.State), Schedule: true}
-	}
-	if b.gate != nil {
-		if err := b.gate(); err != nil {
-			return nil, err
-		}
 	}
 	ok, err := b.s.store.Save(ctx, writes)
 	if err != nil {

@@ -42,11 +42,30 @@ type LeadState struct {
 	Changes []Change       // the last score changes, oldest first
 	// History holds the last few transitions, oldest first: a redelivered
 	// event's transitions are re-published from here with their original ids.
-	// It keeps at least the last state.history transitions and every
-	// transition of the latest save: those may not be published yet.
+	// It keeps at least the last state.history transitions, and every
+	// transition of the last few saves (Model.SetInFlight): those may not
+	// be published yet.
 	History []Transition
+	// Saves counts the saves of this state, the one being prepared
+	// included: Apply and Tick add one. Transitions carry the count of the
+	// save that recorded them (Transition.Save).
+	Saves uint64
+}
 
-	fresh int // transitions appended to History by the current Apply or Tick; not stored
+// UnpublishedSaves is how many of a lead's latest saves may have
+// transitions not yet published, at most: a pipeline saves up to
+// batch.in_flight (at most 8) batches ahead of publishing, plus the one
+// committing, and the decay loop one more. A transition re-published for a
+// redelivered record counts as made by that save, so a rebalance's new
+// owner protects what the old one may not have published.
+const UnpublishedSaves = 8 + 1 + 1
+
+// SetInFlight sizes the history's protection for a pipeline with inFlight
+// batches scored ahead of publishing (batch.in_flight), instead of the most
+// any configuration needs: a busy lead then keeps fewer transitions. Call it
+// before the model is used.
+func (m *Model) SetInFlight(inFlight int) {
+	m.keepFor = uint64(min(max(inFlight, 1)+2, UnpublishedSaves))
 }
 
 // Watermark is the highest offset of a partition applied to a lead.
@@ -93,10 +112,13 @@ func eventHash(id string) uint64 {
 	return h.Sum64()
 }
 
-// Encodings of the scoring blob; 1 was leadscore 0.1's (one blob, no decay).
+// Encodings of the scoring blob (1 was leadscore 0.1's: one blob, no
+// decay) and of the explanation (2: no save counts; 3: the state's save
+// count, and each transition's as a distance back from it).
 const (
 	encodingV1 = 1
 	encodingV2 = 2
+	encodingV3 = 3
 )
 
 // ErrCorruptState is returned when stored state cannot be decoded.
@@ -149,7 +171,8 @@ func (s *LeadState) AppendBinary(b []byte) []byte {
 // AppendExplain appends the explanation blob: contributions, score changes
 // and recent transitions.
 func (s *LeadState) AppendExplain(b []byte) []byte {
-	b = append(b, encodingV2)
+	b = append(b, encodingV3)
+	b = binary.AppendUvarint(b, s.Saves)
 	b = binary.AppendUvarint(b, uint64(len(s.Top)))
 	for _, c := range s.Top {
 		b = appendString(b, c.Rule)
@@ -164,13 +187,14 @@ func (s *LeadState) AppendExplain(b []byte) []byte {
 		b = appendFloat(b, c.Score)
 		b = binary.AppendVarint(b, unixMilli(c.At))
 	}
-	return appendTransitions(b, s.History)
+	return appendTransitions(b, s.History, s.Saves)
 }
 
-func appendTransitions(b []byte, ts []Transition) []byte {
+func appendTransitions(b []byte, ts []Transition, saves uint64) []byte {
 	b = binary.AppendUvarint(b, uint64(len(ts)))
 	for i := range ts {
 		t := &ts[i]
+		b = binary.AppendUvarint(b, saves-min(t.Save, saves))
 		b = appendString(b, string(t.Kind))
 		b = appendString(b, t.From)
 		b = appendString(b, t.To)
@@ -207,8 +231,15 @@ func (s *LeadState) UnmarshalBinary(leadID string, scoring, explain []byte) erro
 		return nil
 	}
 	r = reader{b: explain}
-	if v := r.byte(); v != encodingV2 {
-		return fmt.Errorf("%w: explanation encoding %d", ErrCorruptState, v)
+	v := r.byte()
+	switch v {
+	case encodingV2:
+	case encodingV3:
+		s.Saves = r.uvarint()
+	default:
+		if r.err == nil {
+			return fmt.Errorf("%w: explanation encoding %d", ErrCorruptState, v)
+		}
 	}
 	if n := r.count(9); n > 0 {
 		s.Top = make([]Contribution, n)
@@ -224,7 +255,7 @@ func (s *LeadState) UnmarshalBinary(leadID string, scoring, explain []byte) erro
 			c.Delta, c.Score, c.At = r.float(), r.float(), fromMilli(r.varint())
 		}
 	}
-	s.History = r.transitions(leadID, true)
+	s.History = r.transitions(leadID, true, v == encodingV3, s.Saves)
 	return r.done()
 }
 
@@ -276,7 +307,7 @@ func (s *LeadState) decodeV1(leadID string, r *reader) {
 	s.LastEventAt = fromMilli(r.varint())
 	s.Ref, s.Clock = s.LastEventAt, s.LastEventAt
 	s.decodeIDs(r)
-	s.History = r.transitions(leadID, false)
+	s.History = r.transitions(leadID, false, false, 0)
 }
 
 func (s *LeadState) decodeIDs(r *reader) {
@@ -294,7 +325,9 @@ func (s *LeadState) decodeIDs(r *reader) {
 	}
 }
 
-func (r *reader) transitions(leadID string, withRules bool) []Transition {
+// transitions reads a history; withSaves: each transition starts with its
+// distance in saves back from saves (those written before have Save 0).
+func (r *reader) transitions(leadID string, withRules, withSaves bool, saves uint64) []Transition {
 	n := r.count(15)
 	if n == 0 {
 		return nil
@@ -302,6 +335,9 @@ func (r *reader) transitions(leadID string, withRules bool) []Transition {
 	ts := make([]Transition, n)
 	for i := range ts {
 		t := &ts[i]
+		if withSaves {
+			t.Save = saves - min(r.uvarint(), saves)
+		}
 		t.LeadID = leadID
 		t.Kind = Kind(r.name())
 		t.From = r.name()

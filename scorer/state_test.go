@@ -25,8 +25,58 @@ func sampleState() LeadState {
 		History: []Transition{{
 			LeadID: "L", Kind: KindBand, // no ID: it is not stored (EnsureID)
 			From: "cold", To: "warm", Score: 6, OccurredAt: t0.Add(123456789), CauseEventID: "e1",
-			CauseEventType: "page_view", CauseRules: []string{"pricing-page"}, RulesVersion: "v1",
+			CauseEventType: "page_view", CauseRules: []string{"pricing-page"}, RulesVersion: "v1", Save: 40,
 		}},
+		Saves: 41,
+	}
+}
+
+// TestStateDecodesExplanationVersion2 reads an explanation written before
+// save counts were stored: the state and its transitions have 0 saves.
+func TestStateDecodesExplanationVersion2(t *testing.T) {
+	st := sampleState()
+	x := st.AppendExplain(nil)
+	// Rewrite it as version 2: no save count, no per-transition distances.
+	v2 := []byte{encodingV2}
+	v2 = binary.AppendUvarint(v2, uint64(len(st.Top)))
+	for _, c := range st.Top {
+		v2 = appendString(v2, c.Rule)
+		v2 = appendFloat(v2, c.Points)
+	}
+	v2 = binary.AppendUvarint(v2, uint64(len(st.Changes)))
+	for _, c := range st.Changes {
+		v2 = appendString(v2, c.EventID)
+		v2 = appendString(v2, c.Type)
+		v2 = appendStrings(v2, c.Rules)
+		v2 = appendFloat(v2, c.Delta)
+		v2 = appendFloat(v2, c.Score)
+		v2 = binary.AppendVarint(v2, c.At.UnixMilli())
+	}
+	v2 = binary.AppendUvarint(v2, uint64(len(st.History)))
+	for _, h := range st.History {
+		for _, s := range []string{string(h.Kind), h.From, h.To} {
+			v2 = appendString(v2, s)
+		}
+		v2 = appendFloat(v2, h.Score)
+		v2 = binary.AppendVarint(v2, h.OccurredAt.UnixNano())
+		for _, s := range []string{h.CauseEventID, h.CauseEventType, h.RulesVersion} {
+			v2 = appendString(v2, s)
+		}
+		v2 = appendStrings(v2, h.CauseRules)
+	}
+	if len(v2) >= len(x) {
+		t.Fatalf("version 2 form is %d bytes, version 3 %d: expected the save counts to cost bytes", len(v2), len(x))
+	}
+	var got LeadState
+	if err := got.UnmarshalBinary("L", st.AppendBinary(nil), v2); err != nil {
+		t.Fatal(err)
+	}
+	want := st
+	want.Saves = 0
+	want.History = []Transition{st.History[0]}
+	want.History[0].Save = 0
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("version 2:\n got %+v\nwant %+v", got, want)
 	}
 }
 

@@ -24,6 +24,12 @@ type Publisher struct {
 //     so other producers keying by lead agree on partitions;
 //   - BatchTimeout = linger (default 1 s would add a second to every publish);
 //   - synchronous writes: Async swallows errors;
+//   - BatchSize = 1000: kafka-go allocates room for BatchSize messages
+//     (~150 bytes each) for every partition of every write, used or not
+//     (segmentio/kafka-go #1193); at 10,000 that was 1.5 MB per partition
+//     per publish, a fifth of leadscore's CPU at 10k events/s. A batch of
+//     transitions for one partition rarely holds more; more go out as a
+//     second request;
 //   - BatchBytes = 1 MiB, the broker's default max.message.bytes, which
 //     limits a whole produced batch: at 16 MiB two 900 KiB dead letters for
 //     one partition went out as one batch, the broker refused it
@@ -36,7 +42,7 @@ func NewPublisher(brokers []string, linger time.Duration) *Publisher {
 		Balancer:               &kafka.Murmur2Balancer{},
 		RequiredAcks:           kafka.RequireAll,
 		BatchTimeout:           linger,
-		BatchSize:              10000,
+		BatchSize:              1000,
 		BatchBytes:             1 << 20,
 		MaxAttempts:            5,
 		WriteBackoffMin:        50 * time.Millisecond,

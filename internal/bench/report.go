@@ -90,11 +90,34 @@ type LatencyFigures struct {
 	// From leadscore's metrics over the phase: mean records per batch and
 	// mean time from fetching a batch's first record to committing it.
 	BatchRecords, BatchSeconds float64
+	Stages                     []StageTime // mean time per batch in each stage (leadscore_batch_stage_seconds)
 }
 
+// StageTime is the mean time a batch spent in one stage of the pipeline.
+type StageTime struct {
+	Stage   string
+	Seconds float64
+}
+
+// stages are the pipeline's, in order (internal/pipeline).
+var stages = []string{"fill", "decode", "score", "queued", "publish", "commit"}
+
 func (lf LatencyFigures) String() string {
-	return fmt.Sprintf("%d events/s (sent %.0f/s): p50 %s, p99 %s, p999 %s, max %s over %d transitions; batches of %.0f records, %s each",
+	s := fmt.Sprintf("%d events/s (sent %.0f/s): p50 %s, p99 %s, p999 %s, max %s over %d transitions; batches of %.0f records, %s each",
 		lf.Rate, lf.Achieved, ms(lf.P50), ms(lf.P99), ms(lf.P999), ms(lf.Max), lf.Samples, lf.BatchRecords, ms(time.Duration(lf.BatchSeconds*float64(time.Second))))
+	if len(lf.Stages) > 0 {
+		s += " (" + lf.StageSummary() + ")"
+	}
+	return s
+}
+
+// StageSummary lists the mean time per batch in each stage.
+func (lf LatencyFigures) StageSummary() string {
+	var parts []string
+	for _, st := range lf.Stages {
+		parts = append(parts, fmt.Sprintf("%s %s", st.Stage, ms(time.Duration(st.Seconds*float64(time.Second)))))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // CatchUpFigures describe the recovery from an outage.

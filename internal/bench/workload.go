@@ -102,11 +102,14 @@ func (w *Workload) lead(rank int) int {
 	return int((uint64(rank)*2654435761 + 12345) % uint64(w.Leads))
 }
 
-// Next appends n records to dst, stamped with now as their generation time.
-func (w *Workload) Next(dst []kafka.Message, n int, now time.Time) []kafka.Message {
-	nanos := now.UnixNano()
+// Next appends n records to dst. The first is stamped with now as its
+// generation time, each next one step later: at a fixed rate, the time it
+// was due.
+func (w *Workload) Next(dst []kafka.Message, n int, now time.Time, step time.Duration) []kafka.Message {
+	nanos := now.UnixNano() - int64(step)
 	at := now.UTC().Format(time.RFC3339Nano)
 	for range n {
+		nanos += int64(step)
 		w.Events++
 		if w.lastDup != nil && w.DupRate > 0 && w.rng.Float64() < w.DupRate {
 			w.Dups++

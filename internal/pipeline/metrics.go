@@ -12,6 +12,7 @@ type metrics struct {
 	replayed     prometheus.Counter
 	deadLetters  *prometheus.CounterVec
 	batchSeconds prometheus.Histogram
+	stageSeconds *prometheus.HistogramVec
 	batchEvents  prometheus.Histogram
 	latency      prometheus.Histogram
 	conflicts    prometheus.Counter
@@ -45,6 +46,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to score, publish and commit one batch.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
+		stageSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "leadscore_batch_stage_seconds",
+			Help: "Time one batch spends in each stage: fill (its first record to the batch closing), decode, " +
+				"score (load, rules, save), queued (waiting to be published), publish (until acknowledged), commit.",
+			Buckets: prometheus.ExponentialBuckets(0.00025, 2, 16),
+		}, []string{"stage"}),
 		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "leadscore_batch_records",
 			Help:    "Records per batch.",
@@ -76,7 +83,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "leadscore_decay_transitions_total",
 		Help: "Band transitions caused by decay alone, with no new event (also counted in leadscore_transitions_total).",
 	})
-	reg.MustRegister(m.decayTransitions, m.events, m.transitions, m.replayed, m.deadLetters, m.batchSeconds, m.batchEvents,
+	reg.MustRegister(m.decayTransitions, m.events, m.transitions, m.replayed, m.deadLetters, m.batchSeconds, m.stageSeconds, m.batchEvents,
 		m.latency, m.conflicts, m.retries, m.commitErrors, m.stalled)
 	return m
 }

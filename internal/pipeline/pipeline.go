@@ -102,11 +102,13 @@ func (p *Pipeline) Ready() error {
 // and committing them) within ShutdownGrace, and returns. Fetch errors are
 // retried with backoff; it returns an error only when the input is closed.
 //
-// Three stages overlap: this goroutine fetches, decodes and scores batch
-// N+1 while another publishes batch N and a third commits what is
-// published, coalescing the batches published meanwhile into one commit.
-// Batch N+1's states are saved only once N is published
-// (Scorer.ScoreGated), and batches are published and committed in order.
+// Three stages overlap: this goroutine fetches, decodes and scores
+// (loads, applies and saves) batch N+1 while another publishes batch N and
+// a third commits what is published, coalescing the batches published
+// meanwhile into one commit. Batches are published and committed in order.
+// Up to InFlight batches may be saved and not yet published: a lead's
+// history keeps the transitions of its last scorer.UnpublishedSaves saves,
+// so a crash there re-publishes every one of them on redelivery.
 func (p *Pipeline) Run(ctx context.Context) error {
 	// Work in hand outlives ctx by ShutdownGrace: a SIGTERM stops fetching,
 	// not the batch being published.
@@ -143,13 +145,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 	}
 
-	var prev *batch // the batch handed over last: the next one saves after it is published
 	backoff := 100 * time.Millisecond
 	for {
 		b := <-free
 		err := p.fetch(ctx, b)
 		if len(b.msgs) > 0 {
-			if serr := p.score(work, b, prev); serr != nil {
+			if serr := p.score(work, b); serr != nil {
 				// Only a hard stop gets here: nothing of this batch was
 				// committed, it will be redelivered to whoever owns it next.
 				p.log.Warn("batch abandoned at shutdown; it will be redelivered",
@@ -157,9 +158,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				end()
 				return nil
 			}
-			b.published = make(chan struct{})
 			scored <- b
-			prev = b
 		} else {
 			free <- b
 		}
@@ -192,10 +191,10 @@ type batch struct {
 	out    []kafka.Message
 	res    scorer.Result
 	start  time.Time
-	// published is closed once out is acknowledged; pubErr (read after
-	// that) is why it never will be.
-	published chan struct{}
-	pubErr    error
+	// pubErr is why out was not published (set by publishAll).
+	pubErr error
+	// When the batch reached each stage, for leadscore_batch_stage_seconds.
+	first, filled, decoded, scoredAt, pubStart, pubEnd, commitStart time.Time
 }
 
 // fetch fills b with up to MaxBatch records: it blocks for the first, then
@@ -206,6 +205,8 @@ func (p *Pipeline) fetch(ctx context.Context, b *batch) error {
 	if err != nil {
 		return err
 	}
+	b.first = p.opt.Now()
+	defer func() { b.filled = p.opt.Now() }()
 	b.msgs = append(b.msgs, m)
 	fill, cancel := context.WithTimeout(ctx, p.opt.MaxWait)
 	defer cancel()
@@ -222,9 +223,9 @@ func (p *Pipeline) fetch(ctx context.Context, b *batch) error {
 	return nil
 }
 
-// score decodes and scores b, saving its states once prev (if any) is
-// published, and builds the records to publish into b.out.
-func (p *Pipeline) score(ctx context.Context, b *batch, prev *batch) error {
+// score decodes and scores b, saving its states, and builds the records
+// to publish into b.out.
+func (p *Pipeline) score(ctx context.Context, b *batch) error {
 	b.start = p.opt.Now()
 
 	// Decode. Pointers into b.evs stay valid: it is sized once per batch.
@@ -251,26 +252,15 @@ func (p *Pipeline) score(ctx context.Context, b *batch, prev *batch) error {
 		b.inputs = append(b.inputs, scorer.Input{Event: &b.evs[i], Partition: int32(msg.Partition), Offset: msg.Offset})
 	}
 
-	// The gate: the previous batch's transitions must be out before this
-	// batch saves over the states that recorded them.
-	var gate func(context.Context) error
-	if prev != nil && prev != b { // b is prev only once prev came back committed: published already
-		gate = func(ctx context.Context) error {
-			select {
-			case <-prev.published:
-				return prev.pubErr
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-	}
+	b.decoded = p.opt.Now()
 	if err := p.retry(ctx, "score", func() error {
 		var err error
-		b.res, err = p.scorer.ScoreGated(ctx, b.inputs, gate)
+		b.res, err = p.scorer.Score(ctx, b.inputs)
 		return err
 	}); err != nil {
 		return err
 	}
+	b.scoredAt = p.opt.Now()
 	p.opt.Failpoints.hit(FailAfterSave)
 	for i := range b.res.Transitions {
 		b.out = append(b.out, sink.Transition(p.opt.OutputTopic, &b.res.Transitions[i]))
@@ -286,11 +276,12 @@ func (p *Pipeline) publishAll(ctx context.Context, scored <-chan *batch, out cha
 	defer close(out)
 	var failed error
 	for b := range scored {
+		b.pubStart = p.opt.Now()
 		if failed == nil {
 			failed = p.retry(ctx, "publish", func() error { return p.out.Publish(ctx, b.out) })
 		}
+		b.pubEnd = p.opt.Now()
 		b.pubErr = failed
-		close(b.published)
 		if failed == nil {
 			p.opt.Failpoints.hit(FailAfterPublish)
 		}
@@ -325,8 +316,10 @@ func (p *Pipeline) commitAll(ctx context.Context, published <-chan *batch, free 
 			n++
 		}
 		if failed == nil && n > 0 {
+			start := p.opt.Now()
 			if failed = p.commit(ctx, group[:n]); failed == nil {
 				for _, g := range group[:n] {
+					g.commitStart = start
 					p.count(g)
 				}
 			}
@@ -368,6 +361,15 @@ func (p *Pipeline) count(b *batch) {
 		p.m.latency.Observe(now.Sub(b.msgs[i].Time).Seconds())
 	}
 	p.m.batchSeconds.Observe(now.Sub(b.start).Seconds())
+	for _, st := range []struct {
+		name     string
+		from, to time.Time
+	}{
+		{"fill", b.first, b.filled}, {"decode", b.filled, b.decoded}, {"score", b.decoded, b.scoredAt},
+		{"queued", b.scoredAt, b.pubStart}, {"publish", b.pubStart, b.pubEnd}, {"commit", b.commitStart, now},
+	} {
+		p.m.stageSeconds.WithLabelValues(st.name).Observe(st.to.Sub(st.from).Seconds())
+	}
 	p.m.batchEvents.Observe(float64(len(b.msgs)))
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -281,17 +282,26 @@ func (s loggingStore) Save(ctx context.Context, ws []scorer.Write) ([]bool, erro
 	return s.Store.Save(ctx, ws)
 }
 
-// gatedOutput holds its first Publish until release is closed.
+// gatedOutput holds its first Publish until release is closed, and keeps
+// the transition ids it is given.
 type gatedOutput struct {
 	ev      *eventLog
 	release chan struct{}
+	mu      sync.Mutex
 	calls   int
+	ids     []string
 }
 
 func (g *gatedOutput) Publish(ctx context.Context, msgs []kafka.Message) error {
+	g.mu.Lock()
 	g.calls++
+	first := g.calls == 1
+	for _, m := range msgs {
+		g.ids = append(g.ids, string(m.Key)+"/"+header(m, "leadscore.transition_id"))
+	}
+	g.mu.Unlock()
 	g.ev.add("publish")
-	if g.calls == 1 {
+	if first {
 		select {
 		case <-g.release:
 		case <-ctx.Done():
@@ -302,27 +312,41 @@ func (g *gatedOutput) Publish(ctx context.Context, msgs []kafka.Message) error {
 	return nil
 }
 
-// With two batches in flight, the second is scored while the first is
-// being published, but saves only once the first is acknowledged: a crash
-// in between must leave the unpublished transitions in the latest save.
-func TestNextBatchSavesOnlyAfterThePreviousIsPublished(t *testing.T) {
+func header(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// With two batches in flight, the second is scored and saved while the
+// first is still being published; a crash then, with both unpublished,
+// re-publishes every transition of both from the lead's history.
+func TestNextBatchSavesWhileThePreviousIsPublished(t *testing.T) {
 	ev := &eventLog{}
 	var commitLog []string
-	in := &fakeInput{log: &commitLog, arrived: make(chan struct{}, 1),
-		queue: []kafka.Message{{Partition: 0, Offset: 1, Key: []byte("L"), Value: value("a", "L", "site_visit_booked")}}}
+	recs := []kafka.Message{
+		{Partition: 0, Offset: 1, Key: []byte("L"), Value: value("a", "L", "site_visit_booked")},
+		{Partition: 0, Offset: 2, Key: []byte("L"), Value: value("b", "L", "unsubscribe")}, // warm → cold
+	}
+	in := &fakeInput{log: &commitLog, arrived: make(chan struct{}, 1), queue: recs[:1:1]}
 	out := &gatedOutput{ev: ev, release: make(chan struct{})}
 	c := config.Default()
 	m, err := scorer.NewModel(c.Rules, c.State.DedupeWindow, c.State.History)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := scorer.New(m, loggingStore{Store: scorer.NewMemStore(), ev: ev})
+	store := scorer.NewMemStore()
+	sc := scorer.New(m, loggingStore{Store: store, ev: ev})
 	p := New(Options{OutputTopic: "out", DeadLetterTopic: "dlq", MaxWait: time.Millisecond, InFlight: 2},
 		in, out, events.NewDecoder(events.DefaultLimits(), time.Now), sc, prometheus.NewRegistry(), zaptest.NewLogger(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	defer func() {
+		close(out.release)
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
@@ -341,29 +365,57 @@ func TestNextBatchSavesOnlyAfterThePreviousIsPublished(t *testing.T) {
 	}
 	waitFor("the first publish", func(l []string) bool { return len(l) >= 2 && l[1] == "publish" })
 
-	// The second batch arrives while the first is still being published.
+	// The second batch arrives while the first is still being published:
+	// it is saved without waiting.
 	in.mu.Lock()
-	in.queue = append(in.queue, kafka.Message{Partition: 0, Offset: 2, Key: []byte("L"), Value: value("b", "L", "download")})
+	in.queue = append(in.queue, recs[1])
 	in.mu.Unlock()
 	in.arrived <- struct{}{}
-	time.Sleep(200 * time.Millisecond)
-	if l := ev.snapshot(); len(l) != 2 {
-		t.Fatalf("the second batch saved before the first was published: %v", l)
+	waitFor("the second save", func(l []string) bool { return len(l) >= 3 })
+	want := []string{"save L from v0", "publish", "save L from v1"}
+	if got := ev.snapshot(); fmt.Sprint(got[:3]) != fmt.Sprint(want) {
+		t.Fatalf("log = %v, want %v", got, want)
 	}
-
-	close(out.release)
-	waitFor("both batches published", func(l []string) bool { return len(l) >= 5 })
-	want := []string{"save L from v0", "publish", "published", "save L from v1", "publish"}
-	got := ev.snapshot()
-	for i, w := range want {
-		if got[i] != w {
-			t.Fatalf("log = %v, want %v", got, want)
+	// Neither batch is published, nor committed. A process that takes over
+	// now gets both records again and re-publishes what both batches made:
+	// the first's transitions are still in the history, though the second
+	// save came after them.
+	out.mu.Lock()
+	made := slices.Clone(out.ids)
+	out.mu.Unlock()
+	if len(made) < 2 {
+		t.Fatalf("the first batch made %d transitions, want band and stage ones", len(made))
+	}
+	next := scorer.New(m, store)
+	var inputs []scorer.Input
+	for _, r := range recs {
+		e, err := events.NewDecoder(events.DefaultLimits(), time.Now).Decode(r.Value, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs = append(inputs, scorer.Input{Event: &e, Partition: int32(r.Partition), Offset: r.Offset})
+	}
+	res, err := next.Score(context.Background(), inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again []string
+	for i := range res.Transitions {
+		tr := &res.Transitions[i]
+		if !tr.Replayed {
+			t.Errorf("transition %s %s→%s made anew, want re-published", tr.Kind, tr.From, tr.To)
+		}
+		again = append(again, tr.LeadID+"/"+tr.ID)
+	}
+	for _, id := range made {
+		if !slices.Contains(again, id) {
+			t.Errorf("transition %s of the first batch is lost: re-published %v", id, again)
 		}
 	}
-	// The second batch scored from the first one's save: from v1, with no
-	// conflict and both events counted.
-	st, _ := sc.Lead(context.Background(), "L")
-	if st.State.Events != 2 || st.Version != 2 {
-		t.Errorf("lead: %d events at version %d, want 2 at 2", st.State.Events, st.Version)
+	if len(again) <= len(made) {
+		t.Errorf("re-published %d transitions, want the first batch's %d and the second's", len(again), len(made))
+	}
+	if len(commitLog) != 0 {
+		t.Errorf("committed %v before anything was published", commitLog)
 	}
 }

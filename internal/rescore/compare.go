@@ -152,13 +152,17 @@ func (r *run) switchPage(ctx context.Context, page []lead) error {
 			l := &page[i]
 			states[i] = l.next
 			// The lead's history is what its consumers were told: the live
-			// transitions, then the net ones.
+			// transitions, then the net ones, counted as made by this save.
+			// Trimmed as the scorer trims: the live pipeline's latest saves
+			// may still be publishing theirs.
+			saves := l.live.State.Saves + 1
 			h := slices.Clone(l.live.State.History)
-			h = append(h, l.net...)
-			if n := r.o.Config.State.History; n > 0 && len(h) > n {
-				h = h[len(h)-n:]
+			for _, t := range l.net {
+				t.Save = saves
+				h = append(h, t)
 			}
-			states[i].History = h
+			states[i].History = r.next.TrimHistory(h, saves)
+			states[i].Saves = saves
 			writes[i] = scorer.Write{LeadID: l.id, Version: l.live.Version, State: &states[i],
 				NextChange: r.next.NextChange(&states[i]), Schedule: true}
 		}

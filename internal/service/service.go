@@ -229,7 +229,12 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, opt Options) e
 // the one place that turns configuration into a model: start-up and reloads
 // both use it.
 func BuildModel(cfg config.Config) (*scorer.Model, error) {
-	return scorer.NewModel(cfg.Rules, cfg.State.DedupeWindow, cfg.State.History)
+	m, err := scorer.NewModel(cfg.Rules, cfg.State.DedupeWindow, cfg.State.History)
+	if err != nil {
+		return nil, err
+	}
+	m.SetInFlight(cfg.Batch.InFlight)
+	return m, nil
 }
 
 func wrap(what string, err error) error {
