@@ -181,6 +181,30 @@ func TestCommitsOnlyAfterPublish(t *testing.T) {
 	if got := testutil.ToFloat64(h.p.m.events.WithLabelValues("page_view", "scored")); got != 1 {
 		t.Errorf("scored page views = %v", got)
 	}
+	// The batch's time, stage by stage: each observed once, none negative
+	// (a stage whose start was never recorded would be).
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, mf := range mfs {
+		if mf.GetName() != "leadscore_batch_stage_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			stage := m.GetLabel()[0].GetValue()
+			seen[stage] = true
+			if h := m.GetHistogram(); h.GetSampleCount() != 1 || h.GetSampleSum() < 0 || h.GetSampleSum() > 10 {
+				t.Errorf("stage %s: %d samples summing to %vs, want one, 0–10 s", stage, h.GetSampleCount(), h.GetSampleSum())
+			}
+		}
+	}
+	for _, st := range []string{"fill", "decode", "score", "queued", "publish", "commit"} {
+		if !seen[st] {
+			t.Errorf("no time recorded for stage %s (have %v)", st, seen)
+		}
+	}
 }
 
 func TestPublishFailureStallsThenRecovers(t *testing.T) {
