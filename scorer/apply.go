@@ -59,6 +59,9 @@ func (m *Model) Apply(leadID string, st *LeadState, found bool, in []Input, outc
 		x := &in[i]
 		if m.redelivered(st, x) {
 			outcomes[i] = OutcomeRedelivered
+			// A corrupt record is dropped: the transitions that did decode
+			// are still re-published.
+			_ = st.DecodeLists(leadID)
 			for j := range st.History {
 				if h := &st.History[j]; h.CauseEventID == x.Event.ID {
 					// Re-published by this save: kept as long as one of it.
@@ -184,7 +187,7 @@ func (m *Model) score(leadID string, st *LeadState, e *events.Event, out []Trans
 	st.Clock = now
 
 	score := judged(m.ScoreAt(st, now))
-	st.Changes = appendBounded(st.Changes, Change{EventID: e.ID, Type: e.Type, Rules: matched,
+	st.appendChangeBounded(Change{EventID: e.ID, Type: e.Type, Rules: matched,
 		Delta: score - judged(before), Score: score, At: te}, m.changes)
 
 	cause := cause{id: e.ID, typ: e.Type, rules: matched, at: te}
@@ -423,8 +426,21 @@ func (m *Model) emit(leadID string, st *LeadState, c cause, kind Kind, from, to 
 	// Trim only transitions of saves old enough to be published: a crash
 	// before publishing must find every transition of the unpublished
 	// saves on redelivery, however many they made.
-	st.History = m.TrimHistory(append(st.History, t), st.Saves)
+	st.History = append(st.History, t)
+	m.trimHistory(st)
 	return append(out, t)
+}
+
+// trimHistory applies TrimHistory to the lead's whole history, its
+// still-encoded oldest entries first.
+func (m *Model) trimHistory(st *LeadState) {
+	old := &st.oldHistory
+	for old.n > 0 && old.n+len(st.History) > m.history && old.firstSave()+m.keepFor <= st.Saves {
+		old.dropFirst(true)
+	}
+	if old.n == 0 {
+		st.History = m.TrimHistory(st.History, st.Saves)
+	}
 }
 
 // TrimHistory drops the oldest transitions of h beyond state.history, but

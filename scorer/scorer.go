@@ -270,6 +270,9 @@ func (s *Scorer) Tick(ctx context.Context, due []Due, now time.Time) (TickResult
 			ts := m.Tick(d.LeadID, &st.State, now, nil)
 			res.Next[d.LeadID] = m.NextChange(&st.State)
 			if len(ts) == 0 {
+				if err := st.State.DecodeLists(d.LeadID); err != nil {
+					return TickResult{}, err
+				}
 				for _, t := range st.State.History {
 					if t.CauseEventType == DecayEventType && !t.OccurredAt.Before(d.At) {
 						t.Replayed = true
@@ -318,6 +321,9 @@ func (s *Scorer) SetModel(m *Model) { s.model.Store(m) }
 func (s *Scorer) Lead(ctx context.Context, leadID string) (Stored, error) {
 	st, err := s.store.Load(ctx, []string{leadID})
 	if err != nil {
+		return Stored{}, fmt.Errorf("load lead state: %w", err)
+	}
+	if err := st[0].State.DecodeLists(leadID); err != nil {
 		return Stored{}, fmt.Errorf("load lead state: %w", err)
 	}
 	return st[0], nil

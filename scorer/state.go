@@ -50,6 +50,20 @@ type LeadState struct {
 	// included: Apply and Tick add one. Transitions carry the count of the
 	// save that recorded them (Transition.Save).
 	Saves uint64
+
+	// The oldest entries of Changes and History as loaded, still encoded:
+	// scoring an event only appends to those lists, so a loaded lead's
+	// entries are copied through to its next save without being decoded.
+	// The full lists are these followed by Changes and History; reading
+	// them needs DecodeLists first.
+	oldChanges, oldHistory encodedList
+}
+
+// encodedList is a run of a list's records in their stored form, oldest
+// first. b aliases the loaded value: it is never written.
+type encodedList struct {
+	b []byte
+	n int
 }
 
 // UnpublishedSaves is how many of a lead's latest saves may have
@@ -114,7 +128,9 @@ func eventHash(id string) uint64 {
 
 // Encodings of the scoring blob (1 was leadscore 0.1's: one blob, no
 // decay) and of the explanation (2: no save counts; 3: the state's save
-// count, and each transition's as a distance back from it).
+// count, and every score change and transition as a length-prefixed record,
+// a transition's led by its save count, so that they can be carried
+// through undecoded).
 const (
 	encodingV1 = 1
 	encodingV2 = 2
@@ -178,39 +194,64 @@ func (s *LeadState) AppendExplain(b []byte) []byte {
 		b = appendString(b, c.Rule)
 		b = appendFloat(b, c.Points)
 	}
-	b = binary.AppendUvarint(b, uint64(len(s.Changes)))
-	for _, c := range s.Changes {
-		b = appendString(b, c.EventID)
-		b = appendString(b, c.Type)
-		b = appendStrings(b, c.Rules)
-		b = appendFloat(b, c.Delta)
-		b = appendFloat(b, c.Score)
-		b = binary.AppendVarint(b, unixMilli(c.At))
+	b = binary.AppendUvarint(b, uint64(s.oldChanges.n+len(s.Changes)))
+	b = append(b, s.oldChanges.b...)
+	for i := range s.Changes {
+		b = appendRecord(b, &s.Changes[i], appendChange)
 	}
-	return appendTransitions(b, s.History, s.Saves)
-}
-
-func appendTransitions(b []byte, ts []Transition, saves uint64) []byte {
-	b = binary.AppendUvarint(b, uint64(len(ts)))
-	for i := range ts {
-		t := &ts[i]
-		b = binary.AppendUvarint(b, saves-min(t.Save, saves))
-		b = appendString(b, string(t.Kind))
-		b = appendString(b, t.From)
-		b = appendString(b, t.To)
-		b = appendFloat(b, t.Score)
-		b = binary.AppendVarint(b, t.OccurredAt.UnixNano())
-		b = appendString(b, t.CauseEventID)
-		b = appendString(b, t.CauseEventType)
-		b = appendString(b, t.RulesVersion)
-		b = appendStrings(b, t.CauseRules)
+	b = binary.AppendUvarint(b, uint64(s.oldHistory.n+len(s.History)))
+	b = append(b, s.oldHistory.b...)
+	for i := range s.History {
+		b = binary.AppendUvarint(b, s.History[i].Save)
+		b = appendRecord(b, &s.History[i], appendTransition)
 	}
 	return b
 }
 
+// appendRecord appends x encoded by enc, after its length.
+func appendRecord[T any](b []byte, x *T, enc func([]byte, *T) []byte) []byte {
+	at := len(b)
+	b = append(b, 0) // most records are under 128 bytes: a one-byte length
+	b = enc(b, x)
+	n := len(b) - at - 1
+	if n < 0x80 {
+		b[at] = byte(n)
+		return b
+	}
+	var l [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(l[:], uint64(n))
+	b = append(b, l[:k-1]...) // room for the longer length
+	copy(b[at+k:], b[at+1:at+1+n])
+	copy(b[at:], l[:k])
+	return b
+}
+
+func appendChange(b []byte, c *Change) []byte {
+	b = appendString(b, c.EventID)
+	b = appendString(b, c.Type)
+	b = appendStrings(b, c.Rules)
+	b = appendFloat(b, c.Delta)
+	b = appendFloat(b, c.Score)
+	return binary.AppendVarint(b, unixMilli(c.At))
+}
+
+func appendTransition(b []byte, t *Transition) []byte {
+	b = appendString(b, string(t.Kind))
+	b = appendString(b, t.From)
+	b = appendString(b, t.To)
+	b = appendFloat(b, t.Score)
+	b = binary.AppendVarint(b, t.OccurredAt.UnixNano())
+	b = appendString(b, t.CauseEventID)
+	b = appendString(b, t.CauseEventType)
+	b = appendString(b, t.RulesVersion)
+	return appendStrings(b, t.CauseRules)
+}
+
 // UnmarshalBinary decodes what AppendBinary (scoring) and AppendExplain
 // (explain, may be empty) wrote. leadID fills the transitions' LeadID and ID,
-// which are not stored.
+// which are not stored. The score changes and transitions are checked but
+// left encoded, aliasing explain, which must not change afterwards: see
+// DecodeLists.
 func (s *LeadState) UnmarshalBinary(leadID string, scoring, explain []byte) error {
 	*s = LeadState{}
 	r := reader{b: scoring}
@@ -247,16 +288,130 @@ func (s *LeadState) UnmarshalBinary(leadID string, scoring, explain []byte) erro
 			s.Top[i] = Contribution{Rule: r.name(), Points: r.float()}
 		}
 	}
-	if n := r.count(20); n > 0 {
-		s.Changes = make([]Change, n)
-		for i := range s.Changes {
-			c := &s.Changes[i]
-			c.EventID, c.Type, c.Rules = r.string(), r.name(), r.names()
-			c.Delta, c.Score, c.At = r.float(), r.float(), fromMilli(r.varint())
+	if v == encodingV2 {
+		if n := r.count(20); n > 0 {
+			s.Changes = make([]Change, n)
+			for i := range s.Changes {
+				s.Changes[i] = r.change()
+			}
 		}
+		s.History = r.transitions(leadID, true)
+		return r.done()
 	}
-	s.History = r.transitions(leadID, true, v == encodingV3, s.Saves)
+	s.oldChanges = r.records(false)
+	s.oldHistory = r.records(true)
 	return r.done()
+}
+
+// records reads a version-3 list, checking each record's framing but not
+// its contents, and returns it as it is stored.
+func (r *reader) records(saves bool) encodedList {
+	n := r.count(1)
+	start := r.b
+	for range n {
+		if saves {
+			r.uvarint()
+		}
+		k := r.uvarint()
+		if k > uint64(len(r.b)) {
+			r.fail("record")
+			return encodedList{}
+		}
+		r.b = r.b[k:]
+	}
+	if r.err != nil || n == 0 {
+		return encodedList{}
+	}
+	return encodedList{b: start[:len(start)-len(r.b)], n: n}
+}
+
+// DecodeLists decodes the score changes and transitions UnmarshalBinary
+// left encoded into Changes and History, ahead of the entries added since.
+// Anything reading those lists of a loaded state calls it first; it does
+// nothing on a state decoded already or built in memory. A record that
+// does not decode (a corrupt value) is dropped, and reported.
+func (s *LeadState) DecodeLists(leadID string) error {
+	var errs []error
+	if s.oldChanges.n > 0 {
+		old := make([]Change, 0, s.oldChanges.n+len(s.Changes))
+		r := reader{b: s.oldChanges.b}
+		for range s.oldChanges.n {
+			rec := reader{b: r.record()}
+			if c := rec.change(); rec.done() == nil {
+				old = append(old, c)
+			} else {
+				errs = append(errs, rec.done())
+			}
+		}
+		s.Changes, s.oldChanges = append(old, s.Changes...), encodedList{}
+	}
+	if s.oldHistory.n > 0 {
+		old := make([]Transition, 0, s.oldHistory.n+len(s.History))
+		r := reader{b: s.oldHistory.b}
+		for range s.oldHistory.n {
+			save := r.uvarint()
+			rec := reader{b: r.record()}
+			if t := rec.transition(leadID, true); rec.done() == nil {
+				t.Save = save
+				old = append(old, t)
+			} else {
+				errs = append(errs, rec.done())
+			}
+		}
+		s.History, s.oldHistory = append(old, s.History...), encodedList{}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("lead %s: %d explanation records dropped: %w", leadID, len(errs), errs[0])
+	}
+	return nil
+}
+
+// appendChangeBounded appends c to the lead's score changes, dropping the
+// oldest beyond max, encoded ones first.
+func (s *LeadState) appendChangeBounded(c Change, max int) {
+	for s.oldChanges.n > 0 && s.oldChanges.n+len(s.Changes) >= max {
+		s.oldChanges.dropFirst(false)
+	}
+	s.Changes = appendBounded(s.Changes, c, max)
+}
+
+// dropFirst removes the oldest record.
+func (l *encodedList) dropFirst(saves bool) {
+	r := reader{b: l.b}
+	if saves {
+		r.uvarint()
+	}
+	r.record()
+	if l.n--; l.n == 0 {
+		*l = encodedList{}
+		return
+	}
+	l.b = r.b
+}
+
+// firstSave is the save count of the oldest record of a transition list.
+func (l *encodedList) firstSave() uint64 {
+	r := reader{b: l.b}
+	return r.uvarint()
+}
+
+// record reads a length-prefixed record.
+func (r *reader) record() []byte {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.fail("record")
+		return nil
+	}
+	b := r.b[:n]
+	r.b = r.b[n:]
+	return b
+}
+
+func (r *reader) change() Change {
+	var c Change
+	c.EventID, c.Type, c.Rules = r.string(), r.name(), r.names()
+	c.Delta, c.Score, c.At = r.float(), r.float(), fromMilli(r.varint())
+	return c
 }
 
 func (s *LeadState) decodeV2(r *reader) {
@@ -307,7 +462,7 @@ func (s *LeadState) decodeV1(leadID string, r *reader) {
 	s.LastEventAt = fromMilli(r.varint())
 	s.Ref, s.Clock = s.LastEventAt, s.LastEventAt
 	s.decodeIDs(r)
-	s.History = r.transitions(leadID, false, false, 0)
+	s.History = r.transitions(leadID, false)
 }
 
 func (s *LeadState) decodeIDs(r *reader) {
@@ -325,36 +480,36 @@ func (s *LeadState) decodeIDs(r *reader) {
 	}
 }
 
-// transitions reads a history; withSaves: each transition starts with its
-// distance in saves back from saves (those written before have Save 0).
-func (r *reader) transitions(leadID string, withRules, withSaves bool, saves uint64) []Transition {
+// transitions reads a version-1 or -2 history (version 1: no rules).
+func (r *reader) transitions(leadID string, withRules bool) []Transition {
 	n := r.count(15)
 	if n == 0 {
 		return nil
 	}
 	ts := make([]Transition, n)
 	for i := range ts {
-		t := &ts[i]
-		if withSaves {
-			t.Save = saves - min(r.uvarint(), saves)
-		}
-		t.LeadID = leadID
-		t.Kind = Kind(r.name())
-		t.From = r.name()
-		t.To = r.name()
-		t.Score = r.float()
-		t.OccurredAt = time.Unix(0, r.varint()).UTC()
-		t.CauseEventID = r.string()
-		t.CauseEventType = r.name()
-		t.RulesVersion = r.name()
-		if withRules {
-			t.CauseRules = r.names()
-		}
-		// ID is not stored, and not derived here either: it is a SHA-256,
-		// the largest single cost of decoding a busy lead, and only the
-		// few transitions that leave the scorer again need it (EnsureID).
+		ts[i] = r.transition(leadID, withRules)
 	}
 	return ts
+}
+
+func (r *reader) transition(leadID string, withRules bool) Transition {
+	t := Transition{LeadID: leadID}
+	t.Kind = Kind(r.name())
+	t.From = r.name()
+	t.To = r.name()
+	t.Score = r.float()
+	t.OccurredAt = time.Unix(0, r.varint()).UTC()
+	t.CauseEventID = r.string()
+	t.CauseEventType = r.name()
+	t.RulesVersion = r.name()
+	if withRules {
+		t.CauseRules = r.names()
+	}
+	// ID is not stored, and not derived here either: it is a SHA-256, and
+	// only the few transitions that leave the scorer again need it
+	// (EnsureID).
+	return t
 }
 
 func appendFloat(b []byte, f float64) []byte {

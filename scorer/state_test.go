@@ -1,12 +1,17 @@
 package scorer
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/leadscore/leadscore/config"
 )
 
 func sampleState() LeadState {
@@ -85,6 +90,9 @@ func TestStateRoundTrip(t *testing.T) {
 		var got LeadState
 		if err := got.UnmarshalBinary("L", st.AppendBinary(nil), st.AppendExplain(nil)); err != nil {
 			t.Fatalf("decode: %v", err)
+		}
+		if err := got.DecodeLists("L"); err != nil {
+			t.Fatalf("decode lists: %v", err)
 		}
 		if !reflect.DeepEqual(got, st) {
 			t.Errorf("round trip:\n got %+v\nwant %+v", got, st)
@@ -178,9 +186,115 @@ func FuzzStateDecode(f *testing.F) {
 		if math.IsNaN(st.Eng) {
 			return // NaN never equals itself; the round trip below would fail on it
 		}
+		// Carried through undecoded, then re-encoded: the same bytes decode.
 		var again LeadState
 		if err := again.UnmarshalBinary("L", st.AppendBinary(nil), st.AppendExplain(nil)); err != nil {
 			t.Fatalf("re-encoded state does not decode: %v", err)
 		}
+		// Decoding the lists never panics; what decodes re-encodes.
+		if st.DecodeLists("L") == nil {
+			var third LeadState
+			if err := third.UnmarshalBinary("L", st.AppendBinary(nil), st.AppendExplain(nil)); err != nil {
+				t.Fatalf("re-encoded decoded state does not decode: %v", err)
+			}
+		}
 	})
+}
+
+// TestListsCarriedThroughUndecoded: scoring a loaded lead without decoding
+// its score changes and transitions (they are copied through, oldest
+// dropped by record) saves exactly what decoding them first would, with
+// records longer than a one-byte length among them.
+func TestListsCarriedThroughUndecoded(t *testing.T) {
+	r, err := config.ParseRules([]byte(`
+rules:
+  - {name: up, type: up, points: 10}
+  - {name: down, type: down, points: -10}
+  - {name: open, type: open, points: 1}
+bands:
+  - {name: cold}
+  - {name: warm, min: 5}
+stages:
+  - {name: lead}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewModel(r, 32, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetInFlight(1)
+	long := strings.Repeat("x", 200) // a record over 127 bytes
+	var st LeadState
+	var off int64
+	apply := func(st *LeadState, found bool, id, typ string, props ...string) {
+		e := ev(id, typ, props...)
+		m.Apply("L", st, found, []Input{{Event: e, Offset: off}}, make([]Outcome, 1), nil)
+	}
+	// A lead with full lists: more changes and transitions than are kept.
+	for i := range 30 {
+		typ := []string{"up", "down", "open"}[i%3]
+		apply(&st, i > 0, fmt.Sprint("e", i, long[:i*6]), typ)
+		off++
+	}
+	if len(st.Changes) < 8 || len(st.History) < 8 {
+		t.Fatalf("set-up: %d changes, %d transitions", len(st.Changes), len(st.History))
+	}
+	stored := st.AppendExplain(nil)
+	scoring := st.AppendBinary(nil)
+
+	var lazy, eager LeadState
+	if err := lazy.UnmarshalBinary("L", scoring, stored); err != nil {
+		t.Fatal(err)
+	}
+	if err := eager.UnmarshalBinary("L", scoring, stored); err != nil {
+		t.Fatal(err)
+	}
+	if err := eager.DecodeLists("L"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 12 { // enough to push every loaded record out
+		typ := []string{"up", "open", "down"}[i%3]
+		id := fmt.Sprint("n", i, long)
+		apply(&lazy, true, id, typ)
+		apply(&eager, true, id, typ)
+		off++
+		l, e := lazy.AppendExplain(nil), eager.AppendExplain(nil)
+		if !bytes.Equal(l, e) {
+			t.Fatalf("after %d new events: carried-through explanation differs from the decoded one (%d vs %d bytes)", i+1, len(l), len(e))
+		}
+	}
+	if err := lazy.DecodeLists("L"); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(lazy, eager) {
+		t.Errorf("decoded afterwards:\n got %+v\nwant %+v", lazy, eager)
+	}
+}
+
+// A corrupt record inside an otherwise well-framed list is dropped when
+// the lists are decoded, and reported; the others are kept.
+func TestDecodeListsDropsCorruptRecords(t *testing.T) {
+	st := sampleState()
+	st.History = append(st.History, st.History[0])
+	st.History[1].CauseEventID = "e2"
+	x := st.AppendExplain(nil)
+	// Corrupt the first transition's body: its kind's length byte, which
+	// follows the save count and the record length.
+	i := bytes.Index(x, []byte("\x04band"))
+	if i < 0 {
+		t.Fatal("no transition record found")
+	}
+	x[i] = 0x7f
+	var got LeadState
+	if err := got.UnmarshalBinary("L", st.AppendBinary(nil), x); err != nil {
+		t.Fatalf("framing is intact, yet: %v", err)
+	}
+	if err := got.DecodeLists("L"); err == nil || !errors.Is(err, ErrCorruptState) {
+		t.Errorf("DecodeLists = %v, want a corrupt-state error", err)
+	}
+	if len(got.History) != 1 || got.History[0].CauseEventID != "e2" || len(got.Changes) != 1 {
+		t.Errorf("kept %+v", got.History)
+	}
 }

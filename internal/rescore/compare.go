@@ -2,6 +2,7 @@ package rescore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -53,6 +54,9 @@ func (r *run) comparePage(ctx context.Context, ids []string) error {
 			continue
 		}
 		l := lead{id: id, next: replayed[i].State, live: lives[i]}
+		if err := errors.Join(l.next.DecodeLists(id), l.live.State.DecodeLists(id)); err != nil {
+			return err
+		}
 		r.decayToNow(&l)
 		l.net = r.netTransitions(&l)
 		r.count(&l)

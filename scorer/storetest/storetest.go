@@ -106,6 +106,11 @@ func load(t *testing.T, s scorer.Store, ids ...string) []scorer.Stored {
 	if len(got) != len(ids) {
 		t.Fatalf("Load(%d leads) returned %d results", len(ids), len(got))
 	}
+	for i := range got {
+		if err := got[i].State.DecodeLists(ids[i]); err != nil {
+			t.Fatalf("lead %q: %v", ids[i], err)
+		}
+	}
 	return got
 }
 
