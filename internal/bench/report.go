@@ -100,7 +100,7 @@ type StageTime struct {
 }
 
 // stages are the pipeline's, in order (internal/pipeline).
-var stages = []string{"fill", "decode", "score", "queued", "publish", "commit"}
+var stages = []string{"fill", "decode", "queued_score", "score", "queued_publish", "publish", "commit"}
 
 func (lf LatencyFigures) String() string {
 	s := fmt.Sprintf("%d events/s (sent %.0f/s): p50 %s, p99 %s, p999 %s, max %s over %d transitions; batches of %.0f records, %s each",

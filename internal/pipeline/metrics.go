@@ -49,7 +49,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		stageSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "leadscore_batch_stage_seconds",
 			Help: "Time one batch spends in each stage: fill (its first record to the batch closing), decode, " +
-				"score (load, rules, save), queued (waiting to be published), publish (until acknowledged), commit.",
+				"queued_score, score (load, rules, save), queued_publish, publish (until acknowledged), commit.",
 			Buckets: prometheus.ExponentialBuckets(0.00025, 2, 16),
 		}, []string{"stage"}),
 		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{

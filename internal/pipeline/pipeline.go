@@ -102,13 +102,14 @@ func (p *Pipeline) Ready() error {
 // and committing them) within ShutdownGrace, and returns. Fetch errors are
 // retried with backoff; it returns an error only when the input is closed.
 //
-// Three stages overlap: this goroutine fetches, decodes and scores
-// (loads, applies and saves) batch N+1 while another publishes batch N and
-// a third commits what is published, coalescing the batches published
-// meanwhile into one commit. Batches are published and committed in order.
-// Up to InFlight batches may be saved and not yet published: a lead's
-// history keeps the transitions of its last scorer.UnpublishedSaves saves,
-// so a crash there re-publishes every one of them on redelivery.
+// Four stages overlap, each in a goroutine of its own: one fetches and
+// decodes batch N+2 while this one scores (loads, applies and saves) batch
+// N+1, another publishes batch N, and the last commits what is published,
+// coalescing the batches published meanwhile into one commit. Batches are
+// scored, published and committed in order. Up to InFlight batches may be
+// saved and not yet published: a lead's history keeps the transitions of its
+// last few saves (scorer.Model.SetInFlight), so a crash there re-publishes
+// every one of them on redelivery.
 func (p *Pipeline) Run(ctx context.Context) error {
 	// Work in hand outlives ctx by ShutdownGrace: a SIGTERM stops fetching,
 	// not the batch being published.
@@ -120,56 +121,77 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	})
 	defer stop()
 
-	// Batches cycle: free → scored here → published by publishAll →
-	// committed by commitAll → free again. InFlight of them may be scored
-	// or publishing, one more committing.
+	// Batches cycle: free → decoded by prepareAll → scored here →
+	// published by publishAll → committed by commitAll → free again.
+	// InFlight of them may be decoded, scored or publishing, one more
+	// committing. No send blocks for long: each channel holds the pool.
 	pool := p.opt.InFlight + 1
 	free := make(chan *batch, pool)
 	for range pool {
 		free <- &batch{}
 	}
+	decoded := make(chan *batch, pool)
 	scored := make(chan *batch, pool)
 	published := make(chan *batch, pool)
+	prepared := make(chan error, 1)
+	go func() {
+		defer close(decoded)
+		prepared <- p.prepareAll(ctx, free, decoded)
+	}()
 	finished := make(chan error, 2)
 	go func() { finished <- p.publishAll(work, scored, published) }()
 	go func() { finished <- p.commitAll(work, published, free) }()
-	// end stops the publishing and committing stages and waits for them:
-	// the batches handed over are published and committed, or abandoned
-	// at a hard stop.
-	end := func() {
-		close(scored)
-		for range 2 {
-			if err := <-finished; err != nil {
-				p.log.Warn("batches abandoned at shutdown; they will be redelivered", zap.Error(err))
+
+	for b := range decoded {
+		if err := p.score(work, b); err != nil {
+			// Only a hard stop gets here (ctx ended, then ShutdownGrace):
+			// nothing of this batch was committed, it will be redelivered
+			// to whoever owns it next. Fetching has stopped with ctx.
+			p.log.Warn("batch abandoned at shutdown; it will be redelivered",
+				zap.Int("records", len(b.msgs)), zap.Error(err))
+			for range decoded {
 			}
+			break
+		}
+		scored <- b
+	}
+	err := <-prepared
+	// Stop the publishing and committing stages and wait for them: the
+	// batches handed over are published and committed, or abandoned at a
+	// hard stop.
+	close(scored)
+	for range 2 {
+		if ferr := <-finished; ferr != nil {
+			p.log.Warn("batches abandoned at shutdown; they will be redelivered", zap.Error(ferr))
 		}
 	}
+	return err
+}
 
+// prepareAll fetches batches into free buffers and decodes them, handing
+// each on to out in order, until ctx ends (nil) or the input is closed.
+func (p *Pipeline) prepareAll(ctx context.Context, free chan *batch, out chan<- *batch) error {
 	backoff := 100 * time.Millisecond
 	for {
-		b := <-free
+		var b *batch
+		select {
+		case b = <-free:
+		case <-ctx.Done():
+			return nil
+		}
 		err := p.fetch(ctx, b)
 		if len(b.msgs) > 0 {
-			if serr := p.score(work, b); serr != nil {
-				// Only a hard stop gets here: nothing of this batch was
-				// committed, it will be redelivered to whoever owns it next.
-				p.log.Warn("batch abandoned at shutdown; it will be redelivered",
-					zap.Int("records", len(b.msgs)), zap.Error(serr))
-				end()
-				return nil
-			}
-			scored <- b
+			p.decode(b)
+			out <- b
 		} else {
-			free <- b
+			free <- b // it has room for the whole pool
 		}
 		switch {
 		case err == nil:
 			backoff = 100 * time.Millisecond
 		case ctx.Err() != nil:
-			end()
 			return nil
 		case errors.Is(err, io.EOF):
-			end()
 			return fmt.Errorf("fetch: input closed: %w", err)
 		default:
 			// A broker restarting, "group load in progress", "rebalance in
@@ -223,12 +245,10 @@ func (p *Pipeline) fetch(ctx context.Context, b *batch) error {
 	return nil
 }
 
-// score decodes and scores b, saving its states, and builds the records
-// to publish into b.out.
-func (p *Pipeline) score(ctx context.Context, b *batch) error {
-	b.start = p.opt.Now()
-
-	// Decode. Pointers into b.evs stay valid: it is sized once per batch.
+// decode decodes b's records into b.inputs, and each record that does not
+// decode into a dead letter in b.out.
+func (p *Pipeline) decode(b *batch) {
+	// Pointers into b.evs stay valid: it is sized once per batch.
 	if cap(b.evs) < len(b.msgs) {
 		b.evs = make([]events.Event, len(b.msgs))
 	}
@@ -251,8 +271,12 @@ func (p *Pipeline) score(ctx context.Context, b *batch) error {
 		b.evs[i] = ev
 		b.inputs = append(b.inputs, scorer.Input{Event: &b.evs[i], Partition: int32(msg.Partition), Offset: msg.Offset})
 	}
-
 	b.decoded = p.opt.Now()
+}
+
+// score scores b's inputs, saving its leads' states.
+func (p *Pipeline) score(ctx context.Context, b *batch) error {
+	b.start = p.opt.Now()
 	if err := p.retry(ctx, "score", func() error {
 		var err error
 		b.res, err = p.scorer.Score(ctx, b.inputs)
@@ -262,9 +286,6 @@ func (p *Pipeline) score(ctx context.Context, b *batch) error {
 	}
 	b.scoredAt = p.opt.Now()
 	p.opt.Failpoints.hit(FailAfterSave)
-	for i := range b.res.Transitions {
-		b.out = append(b.out, sink.Transition(p.opt.OutputTopic, &b.res.Transitions[i]))
-	}
 	return nil
 }
 
@@ -277,6 +298,9 @@ func (p *Pipeline) publishAll(ctx context.Context, scored <-chan *batch, out cha
 	var failed error
 	for b := range scored {
 		b.pubStart = p.opt.Now()
+		for i := range b.res.Transitions { // after the batch's dead letters
+			b.out = append(b.out, sink.Transition(p.opt.OutputTopic, &b.res.Transitions[i]))
+		}
 		if failed == nil {
 			failed = p.retry(ctx, "publish", func() error { return p.out.Publish(ctx, b.out) })
 		}
@@ -365,8 +389,9 @@ func (p *Pipeline) count(b *batch) {
 		name     string
 		from, to time.Time
 	}{
-		{"fill", b.first, b.filled}, {"decode", b.filled, b.decoded}, {"score", b.decoded, b.scoredAt},
-		{"queued", b.scoredAt, b.pubStart}, {"publish", b.pubStart, b.pubEnd}, {"commit", b.commitStart, now},
+		{"fill", b.first, b.filled}, {"decode", b.filled, b.decoded}, {"queued_score", b.decoded, b.start},
+		{"score", b.start, b.scoredAt}, {"queued_publish", b.scoredAt, b.pubStart},
+		{"publish", b.pubStart, b.pubEnd}, {"commit", b.commitStart, now},
 	} {
 		p.m.stageSeconds.WithLabelValues(st.name).Observe(st.to.Sub(st.from).Seconds())
 	}

@@ -200,7 +200,7 @@ func TestCommitsOnlyAfterPublish(t *testing.T) {
 			}
 		}
 	}
-	for _, st := range []string{"fill", "decode", "score", "queued", "publish", "commit"} {
+	for _, st := range []string{"fill", "decode", "queued_score", "score", "queued_publish", "publish", "commit"} {
 		if !seen[st] {
 			t.Errorf("no time recorded for stage %s (have %v)", st, seen)
 		}
