@@ -3,9 +3,12 @@ package bench
 import (
 	"fmt"
 	"io"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -226,7 +229,26 @@ func machine() string {
 			mem = fmt.Sprintf(", %.0f GiB", float64(kb)/(1<<20))
 		}
 	}
-	return fmt.Sprintf("%d × %s%s, %s", runtime.NumCPU(), model, mem, runtime.Version())
+	return fmt.Sprintf("%d × %s%s, %s, one core sorts 1M integers in %s", runtime.NumCPU(), model, mem, runtime.Version(), ms(sortSpeed()))
+}
+
+// sortSpeed is a fixed single-core workload's time: sorting a million
+// pseudo-random integers. The machine's speed varies from hour to hour by
+// more than some changes measured here, so each report says how fast the
+// machine was when it ran.
+func sortSpeed() time.Duration {
+	rng := rand.New(rand.NewPCG(1, 2))
+	xs := make([]uint32, 1<<20)
+	best := time.Duration(math.MaxInt64)
+	for range 3 {
+		for i := range xs {
+			xs[i] = rng.Uint32()
+		}
+		start := time.Now()
+		slices.Sort(xs)
+		best = min(best, time.Since(start))
+	}
+	return best
 }
 
 // KafkaVersion names the broker jar services.sh fetched, e.g. "kafka_2.13-4.1.0".

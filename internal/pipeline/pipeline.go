@@ -124,13 +124,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// Batches cycle: free → decoded by prepareAll → scored here →
 	// published by publishAll → committed by commitAll → free again.
 	// InFlight of them may be decoded, scored or publishing, one more
-	// committing. No send blocks for long: each channel holds the pool.
+	// committing. decoded holds none: prepareAll has one batch ready while
+	// this loop scores, and fetches the next only once it is taken, so
+	// that under load records pile up in the reader meanwhile and the next
+	// batch is a large one. The other channels hold the whole pool.
 	pool := p.opt.InFlight + 1
 	free := make(chan *batch, pool)
 	for range pool {
 		free <- &batch{}
 	}
-	decoded := make(chan *batch, pool)
+	decoded := make(chan *batch)
 	scored := make(chan *batch, pool)
 	published := make(chan *batch, pool)
 	prepared := make(chan error, 1)
