@@ -61,8 +61,9 @@ var mixTotal = func() int {
 // events. With FirstTouch, the first Leads events give every lead one event,
 // in a shuffled order, so that a run touches exactly Leads distinct leads.
 //
-// An event id is "<run>.<seq>.<unix nanos when generated>": the latency
-// phases read the generation time back from a transition's cause_event_id.
+// An event id is "<run>.<seq>.<nanoseconds from epoch when generated>": the
+// latency phases read the generation time back from a transition's
+// cause_event_id.
 // A Workload is not safe for concurrent use.
 type Workload struct {
 	Run        string // the event ids' prefix: workloads with different Runs never share an event id
@@ -106,7 +107,7 @@ func (w *Workload) lead(rank int) int {
 // generation time, each next one step later: at a fixed rate, the time it
 // was due.
 func (w *Workload) Next(dst []kafka.Message, n int, now time.Time, step time.Duration) []kafka.Message {
-	nanos := now.UnixNano() - int64(step)
+	nanos := int64(now.Sub(epoch) - step)
 	at := now.UTC().Format(time.RFC3339Nano)
 	for range n {
 		nanos += int64(step)
@@ -168,6 +169,13 @@ func (w *Workload) Next(dst []kafka.Message, n int, now time.Time, step time.Dur
 // LeadID is the id of lead n.
 func (w *Workload) LeadID(n int) string { return w.LeadPrefix + strconv.Itoa(n) }
 
+// epoch is what event ids count their generation time from: the
+// generator and the readers timing transitions are this one process, so
+// they share the monotonic clock, which a step of the wall clock does not
+// move (seen here: in one run the wall clock got 11 s ahead of the broker's
+// uptime during a fixed-rate phase, and wall-clock latencies read 14 s).
+var epoch = time.Now()
+
 // generatedAt reads the generation time out of an event id made by Next; ok
 // is false for ids of other runs (or a decay's cause, "decay@…").
 func generatedAt(eventID, run string) (time.Time, bool) {
@@ -182,5 +190,5 @@ func generatedAt(eventID, run string) (time.Time, bool) {
 	if err != nil || i <= len(run) {
 		return time.Time{}, false
 	}
-	return time.Unix(0, n), true
+	return epoch.Add(time.Duration(n)), true // monotonic, as epoch
 }
