@@ -23,6 +23,31 @@ func defaultModel(t testing.TB) *Model {
 	return m
 }
 
+// flipModel is a model whose every "up" and "down" event moves the lead
+// between its two bands ("open" adds a point), keeping history transitions.
+func flipModel(t testing.TB, history int) *Model {
+	t.Helper()
+	r, err := config.ParseRules([]byte(`
+rules:
+  - {name: up, type: up, points: 10}
+  - {name: down, type: down, points: -10}
+  - {name: open, type: open, points: 1}
+bands:
+  - {name: cold}
+  - {name: warm, min: 5}
+stages:
+  - {name: lead}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewModel(r, 32, history)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // ev builds an event; props are key, value pairs.
 func ev(id, typ string, props ...string) *events.Event {
 	e := &events.Event{ID: id, LeadID: "L", Type: typ, OccurredAt: t0}
@@ -290,24 +315,8 @@ func TestRedeliveryRepublishesEveryTransitionOfTheBatch(t *testing.T) {
 // in_flight + 2; UnpublishedSaves by default); until then a redelivered
 // event finds its transitions, however many a save made.
 func TestHistoryKeepsTransitionsOfUnpublishedSaves(t *testing.T) {
-	r, err := config.ParseRules([]byte(`
-rules:
-  - {name: up, type: up, points: 10}
-  - {name: down, type: down, points: -10}
-bands:
-  - {name: cold}
-  - {name: warm, min: 5}
-stages:
-  - {name: lead}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, inFlight := range []int{0, 2} {
-		m, err := NewModel(r, 32, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := flipModel(t, 2)
 		keep := UnpublishedSaves
 		if inFlight > 0 {
 			m.SetInFlight(inFlight)

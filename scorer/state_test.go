@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/leadscore/leadscore/config"
 )
 
 func sampleState() LeadState {
@@ -206,24 +204,7 @@ func FuzzStateDecode(f *testing.F) {
 // dropped by record) saves exactly what decoding them first would, with
 // records longer than a one-byte length among them.
 func TestListsCarriedThroughUndecoded(t *testing.T) {
-	r, err := config.ParseRules([]byte(`
-rules:
-  - {name: up, type: up, points: 10}
-  - {name: down, type: down, points: -10}
-  - {name: open, type: open, points: 1}
-bands:
-  - {name: cold}
-  - {name: warm, min: 5}
-stages:
-  - {name: lead}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := NewModel(r, 32, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := flipModel(t, 8)
 	m.SetInFlight(1)
 	long := strings.Repeat("x", 200) // a record over 127 bytes
 	var st LeadState
