@@ -79,11 +79,20 @@ func (e *env) lag() []kafkaadmin.PartitionLag {
 	c := &kafka.Client{Addr: kafka.TCP(e.brokers...), Transport: e.tr}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	l, err := kafkaadmin.Lag(ctx, c, e.cfg.Kafka.GroupID, e.cfg.Kafka.InputTopic)
-	if err != nil {
-		e.t.Fatal(err)
+	// A broker that has just started answers "not coordinator" or
+	// "coordinator load in progress" for a while (seen on a fresh CI
+	// machine): retry until the deadline.
+	for {
+		l, err := kafkaadmin.Lag(ctx, c, e.cfg.Kafka.GroupID, e.cfg.Kafka.InputTopic)
+		if err == nil {
+			return l
+		}
+		select {
+		case <-ctx.Done():
+			e.t.Fatal(err)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	return l
 }
 
 func committed(ls []kafkaadmin.PartitionLag) map[int]int64 {
