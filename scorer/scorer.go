@@ -94,8 +94,9 @@ type Result struct {
 // as redelivered and their transitions come back from the lead's history.
 //
 // The caller publishes the transitions after Score returns. It may save
-// further batches before that, up to UnpublishedSaves saves of one lead in
-// all: the history keeps every transition of those, for redelivery.
+// further batches before that, as many as the model was sized for
+// (Model.SetInFlight): the history keeps every transition of those saves,
+// for redelivery.
 func (s *Scorer) Score(ctx context.Context, in []Input) (Result, error) {
 	m := s.model.Load()
 	res := Result{Outcomes: make([]Outcome, len(in)), Model: m}

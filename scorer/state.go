@@ -309,15 +309,7 @@ func (r *reader) records(saves bool) encodedList {
 	n := r.count(1)
 	start := r.b
 	for range n {
-		if saves {
-			r.uvarint()
-		}
-		k := r.uvarint()
-		if k > uint64(len(r.b)) {
-			r.fail("record")
-			return encodedList{}
-		}
-		r.b = r.b[k:]
+		r.entry(saves)
 	}
 	if r.err != nil || n == 0 {
 		return encodedList{}
@@ -333,37 +325,41 @@ func (r *reader) records(saves bool) encodedList {
 func (s *LeadState) DecodeLists(leadID string) error {
 	var errs []error
 	if s.oldChanges.n > 0 {
-		old := make([]Change, 0, s.oldChanges.n+len(s.Changes))
-		r := reader{b: s.oldChanges.b}
-		for range s.oldChanges.n {
-			rec := reader{b: r.record()}
-			if c := rec.change(); rec.done() == nil {
-				old = append(old, c)
-			} else {
-				errs = append(errs, rec.done())
-			}
-		}
-		s.Changes, s.oldChanges = append(old, s.Changes...), encodedList{}
+		s.Changes = decodeList(s.oldChanges, false, s.Changes, &errs, func(r *reader, _ uint64) Change {
+			return r.change()
+		})
+		s.oldChanges = encodedList{}
 	}
 	if s.oldHistory.n > 0 {
-		old := make([]Transition, 0, s.oldHistory.n+len(s.History))
-		r := reader{b: s.oldHistory.b}
-		for range s.oldHistory.n {
-			save := r.uvarint()
-			rec := reader{b: r.record()}
-			if t := rec.transition(leadID, true); rec.done() == nil {
-				t.Save = save
-				old = append(old, t)
-			} else {
-				errs = append(errs, rec.done())
-			}
-		}
-		s.History, s.oldHistory = append(old, s.History...), encodedList{}
+		s.History = decodeList(s.oldHistory, true, s.History, &errs, func(r *reader, save uint64) Transition {
+			t := r.transition(leadID, true)
+			t.Save = save
+			return t
+		})
+		s.oldHistory = encodedList{}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("lead %s: %d explanation records dropped: %w", leadID, len(errs), errs[0])
 	}
 	return nil
+}
+
+// decodeList decodes l's records with dec, followed by newer; a record
+// that does not decode is left out and its error added to errs.
+func decodeList[T any](l encodedList, saves bool, newer []T, errs *[]error, dec func(*reader, uint64) T) []T {
+	out := make([]T, 0, l.n+len(newer))
+	r := reader{b: l.b}
+	for range l.n {
+		save, b := r.entry(saves)
+		rec := reader{b: b}
+		x := dec(&rec, save)
+		if err := rec.done(); err != nil {
+			*errs = append(*errs, err)
+			continue
+		}
+		out = append(out, x)
+	}
+	return append(out, newer...)
 }
 
 // appendChangeBounded appends c to the lead's score changes, dropping the
@@ -378,10 +374,7 @@ func (s *LeadState) appendChangeBounded(c Change, max int) {
 // dropFirst removes the oldest record.
 func (l *encodedList) dropFirst(saves bool) {
 	r := reader{b: l.b}
-	if saves {
-		r.uvarint()
-	}
-	r.record()
+	r.entry(saves)
 	if l.n--; l.n == 0 {
 		*l = encodedList{}
 		return
@@ -395,16 +388,20 @@ func (l *encodedList) firstSave() uint64 {
 	return r.uvarint()
 }
 
-// record reads a length-prefixed record.
-func (r *reader) record() []byte {
+// entry reads one record of a version-3 list: its save count (transition
+// lists only) and its length-prefixed body.
+func (r *reader) entry(saves bool) (save uint64, body []byte) {
+	if saves {
+		save = r.uvarint()
+	}
 	n := r.uvarint()
 	if n > uint64(len(r.b)) {
 		r.fail("record")
-		return nil
+		return 0, nil
 	}
-	b := r.b[:n]
+	body = r.b[:n]
 	r.b = r.b[n:]
-	return b
+	return save, body
 }
 
 func (r *reader) change() Change {
